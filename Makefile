@@ -1,0 +1,39 @@
+# One Makefile for gemini-slo. Every target installs what it needs into .venv first,
+# so that on a fresh clone `make demo` and `make test` work on their own.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint demo generate bench tools clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's prometheus (with promtool) and prometheus-alertmanager (with amtool), for the
+# rule tests, the full-stack test and the demo. Installed only when missing, only as root.
+tools:
+	@bash .ci/install-tools
+
+test: $(STAMP) tools
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p gemini_slo.instrumentation -p gemini_slo.agent -p gemini_slo.emulator -p gemini_slo.alerts -p gemini_slo.dashboards
+
+demo: $(STAMP) tools
+	$(BIN)/gemini-slo demo
+
+generate: $(STAMP)
+	$(BIN)/gemini-slo generate --spec slo.yaml --out .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

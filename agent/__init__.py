@@ -1,0 +1,7 @@
+"""The collector agent: OTLP in, Prometheus out, SLO status; also home of the slo.yaml model and the CLI."""
+
+if __name__ != "gemini_slo.agent":  # pragma: no cover - a layout guard, see DESIGN.md
+    raise ImportError(
+        f"import this package as 'gemini_slo.agent', not {__name__!r}: the top-level folders "
+        "are installed as subpackages of gemini_slo (pip install -e .)"
+    )

@@ -1,0 +1,87 @@
+"""The ``gemini-slo`` command: one entry point, one subcommand per concern.
+
+Each subcommand lives in the package that owns it, as a module with two functions:
+``add_arguments(parser: argparse.ArgumentParser) -> None`` and
+``run(args: argparse.Namespace) -> int``. They are imported only when their subcommand
+runs, so that ``gemini-slo emulate`` does not pay for the dashboard builders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from gemini_slo.agent.logs import configure_logging
+
+
+class _Subcommand(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+# name -> (module, one-line help). The module is imported lazily.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "emulate": ("gemini_slo.emulator.cli", "serve a local Gemini API emulator"),
+    "agent": ("gemini_slo.agent.agent_cli", "run the collector agent (OTLP in, /metrics out)"),
+    "status": ("gemini_slo.agent.status_cli", "print each workload's SLO status from an agent"),
+    "generate": ("gemini_slo.alerts.cli", "generate rules, routes and dashboards from slo.yaml"),
+    "load": ("gemini_slo.emulator.load_cli", "run a reference latency or throughput load"),
+    "demo": ("gemini_slo.agent.demo_cli", "run the whole stack on the example spec"),
+}
+
+
+def _load(name: str) -> _Subcommand | None:
+    module_name, _ = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:  # not built yet; any other missing module is a real error
+            return None
+        raise
+    return module  # type: ignore[return-value]
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Build the parser; only the subcommand named in ``argv`` is imported."""
+    parser = argparse.ArgumentParser(prog="gemini-slo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="auto",
+        choices=["auto", "json", "console"],
+        help="auto: console on a terminal, JSON lines otherwise",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = _load(name)
+            if module is not None:
+                module.add_arguments(sp)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    configure_logging(level=args.log_level, fmt=args.log_format)
+    module = _load(args.command)
+    if module is None:
+        parser.error(f"'{args.command}' is not available in this build")
+    try:
+        return module.run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Shared pytest configuration.
+
+Servers started by tests bind to 127.0.0.1 on free ports and are stopped by the test.
+Fixtures that start a component live beside the tests of that component; the helpers they
+call are public (``gemini_slo.<package>.testing``) so that users can reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_binary(name: str) -> str:
+    """Return the path of a Debian binary the test needs.
+
+    In CI (``CI=true``) a missing binary fails the test: .ci/run installs them. Elsewhere the
+    test is skipped with the command that installs it.
+    """
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not on PATH: apt-get install prometheus prometheus-alertmanager"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
