@@ -30,7 +30,7 @@ demo: $(STAMP) tools
 	$(BIN)/gemini-slo demo
 
 generate: $(STAMP)
-	$(BIN)/gemini-slo generate --spec slo.yaml --out .
+	$(BIN)/gemini-slo generate --spec agent/slo.yaml --out .
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

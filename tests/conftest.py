@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 
-def require_binary(name: str) -> str:
+def _require_binary(name: str) -> str:
     """Return the path of a Debian binary the test needs.
 
     In CI (``CI=true``) a missing binary fails the test: .ci/run installs them. Elsewhere the
@@ -26,3 +26,9 @@ def require_binary(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture
+def require_binary() -> object:
+    """A function that returns the path of a binary, failing in CI and skipping elsewhere."""
+    return _require_binary
