@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from gemini_slo.agent.logs import configure_logging
 
@@ -41,7 +41,7 @@ def _load(name: str) -> _Subcommand | None:
         if exc.name == module_name:  # not built yet; any other missing module is a real error
             return None
         raise
-    return module  # type: ignore[return-value]
+    return cast(_Subcommand, module)
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
