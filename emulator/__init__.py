@@ -1,4 +1,16 @@
-"""A local Gemini API (Developer API REST surface) with a latency model, quotas and fault injection."""
+"""A local Gemini API (Developer API REST surface) with a latency model, quotas and fault injection.
+
+The real google-genai SDK talks to it over HTTP (``HttpOptions(base_url=...)``), so tests,
+the demo and benchmarks exercise real client traffic. One concern per module:
+
+- ``profile`` + ``profiles.yaml``: per-model latency model, thinking and quotas, as data
+- ``model``: the seeded generator (token rule, filler text, plans, prompt markers)
+- ``faults``: the run-time fault registry; ``quota``: RPM/TPM windows
+- ``errors``: the API's error JSON; ``schema``: request validation
+- ``stats``: ground truth (what was answered, which usage was written)
+- ``server``: routes and the admin API; ``cli``: ``gemini-slo emulate``
+- ``testing``: ``running_emulator()`` and friends, the public helpers for tests
+"""
 
 if __name__ != "gemini_slo.emulator":  # pragma: no cover - a layout guard, see DESIGN.md
     raise ImportError(

@@ -115,11 +115,11 @@ def invalid_argument(message: str, *, field_violation: bool = False) -> ApiError
     return ApiError(400, message, details=details)
 
 
-def model_not_found(model: str, method: str) -> ApiError:
+def model_not_found(model: str, method: str, version: str = "v1beta") -> ApiError:
     """The API's 404 for a model it does not serve (or that does not support ``method``)."""
     return ApiError(
         404,
-        f"models/{model} is not found for API version v1beta, or is not supported for "
+        f"models/{model} is not found for API version {version}, or is not supported for "
         f"{method}. Call ListModels to see the list of available models and their supported "
         "methods.",
     )

@@ -4,15 +4,17 @@ Kinds and their parameters (all optional unless marked):
 
 ==================  ==========================================================================
 latency_multiplier  ``factor`` (required): time to first token and decode time times factor
-extra_delay         ``seconds`` (required): a fixed delay before the first byte
+extra_delay         ``seconds`` (required): a fixed delay before the first byte (also
+                    before an injected error: with error_rate, an error after a wait)
 error_rate          ``status`` (default 503), ``rate`` (default 1.0): answer that HTTP error,
                     with the API's error JSON (a 429 carries RetryInfo, ``retry_delay_s``)
 stall               ``rate`` (default 1.0), ``after_chunks`` (streams; default 0 = before the
                     headers), ``seconds`` (default 3600): hold the request open without
-                    answering until the client disconnects (after ``seconds``: a 504)
+                    answering until the client disconnects (after ``seconds``: a 504);
+                    ``after_chunks`` past the stream's end holds its final chunk
 stream_error        ``status`` (default 500), ``after_chunks`` (default 1), ``rate`` (1.0):
-                    a stream sends that many events, then an error event, then ends;
-                    non-streamed calls are not affected
+                    a stream sends that many events (at most all but the last), then an
+                    error event, then ends; non-streamed calls are not affected
 token_rate          ``factor`` (required): decode rate times factor (0.5 = half as fast)
 block               ``rate`` (default 1.0): the prompt is blocked (promptFeedback, no candidates)
 safety              ``rate`` (default 1.0): the answer stops early with finishReason SAFETY
@@ -21,7 +23,10 @@ cache_hit           ``fraction`` (required, 0..1): that share of the prompt is s
 
 When several faults apply, factors multiply, delays add, and for errors and stalls the
 oldest applicable fault wins. ``rate`` draws use an RNG seeded like the response RNG (see
-``model.py``), so faulted runs are reproducible too. Time is ``time.monotonic()``.
+``model.py``, with its own stream of numbers: adding a fault does not change the text or
+usage of the responses), so faulted runs are reproducible too. ``extra_delay`` and
+``stall`` seconds are wall-clock seconds, not scaled by ``time_scale``. Time is
+``time.monotonic()``.
 """
 
 from __future__ import annotations
@@ -146,9 +151,7 @@ class FaultRegistry:
             raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
         if not isinstance(model, str) or not model:
             raise FaultError("'model' must be a model name or '*'")
-        if duration_s is not None and (
-            not isinstance(duration_s, int | float) or duration_s <= 0
-        ):
+        if duration_s is not None and (not isinstance(duration_s, int | float) or duration_s <= 0):
             raise FaultError("'duration_s' must be a positive number of seconds")
         clean = _coerce(kind, params)
         now = time.monotonic()
@@ -181,7 +184,9 @@ class FaultRegistry:
         now = time.monotonic() if now is None else now
         with self._lock:
             expired = [
-                f.id for f in self._faults.values() if f.expires_at is not None and now >= f.expires_at
+                f.id
+                for f in self._faults.values()
+                if f.expires_at is not None and now >= f.expires_at
             ]
             for fault_id in expired:
                 del self._faults[fault_id]

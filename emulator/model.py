@@ -36,13 +36,79 @@ _MARKER = re.compile(r"\[\[emulator:([a-z_]+)(?:=(\d+))?\]\]")
 
 # A fixed vocabulary of filler words laid out once in a doubled string, so that the text of
 # any run of output tokens is one slice: the hot path of a stream never joins word lists.
-_VOCABULARY = (
-    "the a of to and in is that for it as with on was by at be this from or an are which "
-    "model token latency stream quota budget signal metric window burn rate error alert "
-    "page ticket cost throughput request response chunk queue deadline shed headroom "
-    "service level objective agent gemini prompt output input cache thinking decode first "
-    "tail percentile median mean sample bucket histogram counter gauge series label scrape"
-).split()
+_VOCABULARY = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "with",
+    "on",
+    "was",
+    "by",
+    "at",
+    "be",
+    "this",
+    "from",
+    "or",
+    "an",
+    "are",
+    "which",
+    "model",
+    "token",
+    "latency",
+    "stream",
+    "quota",
+    "budget",
+    "signal",
+    "metric",
+    "window",
+    "burn",
+    "rate",
+    "error",
+    "alert",
+    "page",
+    "ticket",
+    "cost",
+    "throughput",
+    "request",
+    "response",
+    "chunk",
+    "queue",
+    "deadline",
+    "shed",
+    "headroom",
+    "service",
+    "level",
+    "objective",
+    "agent",
+    "gemini",
+    "prompt",
+    "output",
+    "input",
+    "cache",
+    "thinking",
+    "decode",
+    "first",
+    "tail",
+    "percentile",
+    "median",
+    "mean",
+    "sample",
+    "bucket",
+    "histogram",
+    "counter",
+    "gauge",
+    "series",
+    "label",
+    "scrape",
+]
 _FILLER_WORDS = 8192
 
 
@@ -198,7 +264,9 @@ def thinking_budget(model: ModelProfile, generation_config: dict[str, Any]) -> i
     if budget is None:
         return -1 if thinking.default_on else 0
     if not isinstance(budget, int) or budget < -1:
-        raise invalid_argument("Invalid value at 'generation_config.thinking_config.thinking_budget'.")
+        raise invalid_argument(
+            "Invalid value at 'generation_config.thinking_config.thinking_budget'."
+        )
     if budget == 0 and not thinking.can_disable:
         raise invalid_argument("Budget 0 is invalid. This model only works in thinking mode.")
     return min(budget, thinking.max_budget) if budget > 0 else budget
@@ -240,7 +308,9 @@ def make_plan(
     limit = min(limit, model.output_token_limit)
     thoughts = 0
     if budget != 0 and model.thinking is not None:
-        thoughts = max(1, round(_lognormal(rng, model.thinking.tokens_median, model.thinking.tokens_sigma)))
+        thoughts = max(
+            1, round(_lognormal(rng, model.thinking.tokens_median, model.thinking.tokens_sigma))
+        )
         if budget > 0:
             thoughts = min(thoughts, budget)
         # Thinking counts against maxOutputTokens on the real API: a small limit can leave
@@ -249,7 +319,9 @@ def make_plan(
     room = limit - thoughts
     wanted = markers.output_tokens
     if wanted is None:
-        wanted = max(1, round(_lognormal(rng, model.output_tokens_median, model.output_tokens_sigma)))
+        wanted = max(
+            1, round(_lognormal(rng, model.output_tokens_median, model.output_tokens_sigma))
+        )
     finish = "STOP"
     output = wanted
     if output > room:

@@ -127,9 +127,10 @@ def _model(name: str, raw: Any, defaults: dict[str, Any]) -> ModelProfile:
         "cached_content_tokens": 2048,
         "input_token_limit": 1048576,
         "output_token_limit": 65536,
-        "decode_tokens_per_s": 1.0,
-        "output_tokens_median": 1.0,
-        "output_tokens_sigma": 0.0,
+        # Fallbacks for keys that neither the model nor `defaults` sets: a mid-size model.
+        "decode_tokens_per_s": 150.0,
+        "output_tokens_median": 200.0,
+        "output_tokens_sigma": 0.7,
         "rpm": 0,
         "tpm": 0,
         **defaults,

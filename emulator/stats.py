@@ -5,13 +5,14 @@
     {"requests": {"<model>": {"<http status>": n}},
      "tokens": {"<model>": {"input": n, "output": n, "thoughts": n, "cached": n}},
      "methods": {"<model>": {"<method>": {"<http status>": n}}},
-     "stream_errors": {"<model>": n}, "in_flight": n, "uptime_s": s}
+     "stream_errors": {"<model>": n}, "in_flight": n, "since_reset_s": s}
 
 Definitions (these are what a correct client-side instrumentation should reproduce):
 
 - ``requests`` counts every request to a model endpoint (generateContent,
   streamGenerateContent, countTokens, embedContent, batchEmbedContents), keyed by the model
-  name in the URL (``models/`` stripped) and the HTTP status actually sent. A stream counts
+  (the profile's name for a served model, so aliases count under it; otherwise the name in
+  the URL, ``models/`` stripped) and the HTTP status actually sent. A stream counts
   its status (200) once the headers are out, even if an error event follows
   (``stream_errors`` counts those) or the client goes away. A request that got no status at
   all because the client disconnected first (a stall, or a client timeout before the first
@@ -57,7 +58,9 @@ class Stats:
             by_method = self._methods.setdefault(model, {}).setdefault(method, {})
             by_method[key] = by_method.get(key, 0) + 1
 
-    def record_usage(self, model: str, prompt: int, output: int, thoughts: int, cached: int) -> None:
+    def record_usage(
+        self, model: str, prompt: int, output: int, thoughts: int, cached: int
+    ) -> None:
         """Add the final usage written for one response."""
         with self._lock:
             tokens = self._tokens.get(model)
@@ -93,5 +96,5 @@ class Stats:
                 },
                 "stream_errors": dict(self._stream_errors),
                 "in_flight": self.in_flight,
-                "uptime_s": round(time.monotonic() - self._started, 3),
+                "since_reset_s": round(time.monotonic() - self._started, 3),
             }
