@@ -100,6 +100,8 @@ class LoadConfig:
     seed: int = 0
     drain_s: float = 180.0
     """At the end, how long in-flight calls may take to finish before they are cancelled."""
+    stop_grace_s: float = 5.0
+    """After a stop (Ctrl-C, SIGTERM), how long in-flight calls may take instead."""
     instrument: bool = True
     """Decorate the calls with ``observe`` (False: a bare baseline)."""
     warmup: bool = True
@@ -130,6 +132,7 @@ class LoadConfig:
             api_key=self.api_key,
             seed=self.seed,
             drain_s=self.drain_s,
+            stop_grace_s=self.stop_grace_s,
             instrument=self.instrument,
             warmup=self.warmup,
         )
@@ -187,6 +190,8 @@ class Summary:
     tokens: dict[str, int]
     cost_usd: float
     in_flight: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Failed calls by error type ('503', 'TimeoutError', 'QueueRejected', ...)."""
 
     @property
     def generated_tokens(self) -> int:
@@ -224,6 +229,7 @@ class Summary:
             "calls": self.calls,
             "calls_per_s": round(self.calls_per_s, 3),
             "outcomes": dict(self.outcomes),
+            "errors": dict(self.errors),
             "latency_s": {
                 "p50": self.latency_p50_s,
                 "p95": self.latency_p95_s,
@@ -266,6 +272,7 @@ def summarize(
         tokens=tokens,
         cost_usd=sum(r.cost_usd for r in results),
         in_flight=in_flight,
+        errors=dict(Counter(r.error_type for r in results if r.error_type)),
     )
 
 
@@ -547,6 +554,11 @@ class _Workload:
         )
 
 
+def _grace(config: LoadConfig, stop: asyncio.Event) -> float:
+    """How long calls in flight at the end may still take: short after a stop request."""
+    return config.stop_grace_s if stop.is_set() else config.drain_s
+
+
 async def _run_latency(work: _Workload, stop: asyncio.Event, end: float) -> None:
     tasks: set[asyncio.Task[None]] = set()
     rng = random.Random(f"{work.config.seed}:arrivals")
@@ -563,9 +575,7 @@ async def _run_latency(work: _Workload, stop: asyncio.Event, end: float) -> None
         task.add_done_callback(tasks.discard)
     if tasks:
         # Calls end by their deadline; the drain bound only guards against a hung SDK.
-        _done, pending = await asyncio.wait(
-            tasks, timeout=work.config.deadline_s + work.config.drain_s
-        )
+        _done, pending = await asyncio.wait(tasks, timeout=_grace(work.config, stop))
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -594,7 +604,7 @@ async def _run_throughput(work: _Workload, stop: asyncio.Event, end: float) -> N
         [stopped, *workers], timeout=max(0.0, remaining), return_when="FIRST_COMPLETED"
     )
     if not all(w.done() for w in workers):
-        _done, pending = await asyncio.wait(workers, timeout=config.drain_s)
+        _done, pending = await asyncio.wait(workers, timeout=_grace(config, stop))
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -106,7 +106,11 @@ def _ms(value: float | None) -> str:
 def _outcomes(summary: Summary) -> str:
     if not summary.outcomes:
         return "-"
-    return " ".join(f"{k}={v}" for k, v in sorted(summary.outcomes.items()))
+    text = " ".join(f"{k}={v}" for k, v in sorted(summary.outcomes.items()))
+    if summary.errors:
+        top = sorted(summary.errors.items(), key=lambda kv: -kv[1])[:3]
+        text += " (" + ", ".join(f"{k}: {v}" for k, v in top) + ")"
+    return text
 
 
 def _rows(summary: Summary) -> list[tuple[str, str]]:

@@ -1,0 +1,139 @@
+"""``gemini-slo agent``: run the collector agent until SIGTERM or Ctrl-C.
+
+::
+
+    gemini-slo agent [--config slo.yaml] [--otlp 127.0.0.1:4318] [--metrics 127.0.0.1:9464]
+                     [--token-file F] [--stale-after 300] [--max-series-per-metric 2000]
+                     [--max-body-bytes 8388608] [--max-decompressed-bytes 67108864]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+from gemini_slo.agent.server import Agent, AgentConfig
+from gemini_slo.agent.spec import SpecError, default_spec_path, load_spec
+from gemini_slo.agent.store import StoreLimits
+
+log = structlog.get_logger("gemini_slo.agent")
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:4318"`` -> ``("127.0.0.1", 4318)``; ``":4318"`` binds 127.0.0.1."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    value = int(port)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
+    return host, value
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``gemini-slo agent``."""
+    parser.add_argument(
+        "--config", type=Path, default=None,
+        help="slo.yaml spec (default: the packaged example)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--otlp", type=parse_address, default=("127.0.0.1", 4318), metavar="HOST:PORT",
+        help="OTLP/HTTP listener (POST /v1/metrics); default 127.0.0.1:4318",
+    )  # fmt: skip
+    parser.add_argument(
+        "--metrics", type=parse_address, default=("127.0.0.1", 9464), metavar="HOST:PORT",
+        help="scrape listener (/metrics, /api/slo); default 127.0.0.1:9464",
+    )  # fmt: skip
+    parser.add_argument(
+        "--token-file", type=Path, default=None,
+        help="file holding a bearer token required on /v1/metrics, /metrics and /api/slo",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stale-after", type=_positive(float), default=300.0, metavar="SECONDS",
+        help="drop instances and series not updated for this long (default 300)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-series-per-metric", type=_positive(int), default=2000, metavar="N",
+        help="cardinality limit per metric; further label sets go to an overflow series",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-metrics", type=_positive(int), default=1000, metavar="N",
+        help="distinct metrics kept (default 1000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-body-bytes", type=_positive(int), default=8 * 1024 * 1024, metavar="BYTES",
+        help="largest request body accepted (default 8 MiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-decompressed-bytes", type=_positive(int), default=64 * 1024 * 1024,
+        metavar="BYTES", help="largest gzip-decompressed body (default 64 MiB)",
+    )  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    """An AgentConfig from parsed flags (reads the token file)."""
+    token = None
+    if args.token_file is not None:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"token file {args.token_file} is empty")
+    return AgentConfig(
+        otlp_host=args.otlp[0],
+        otlp_port=args.otlp[1],
+        metrics_host=args.metrics[0],
+        metrics_port=args.metrics[1],
+        token=token,
+        max_body_bytes=args.max_body_bytes,
+        max_decompressed_bytes=args.max_decompressed_bytes,
+        limits=StoreLimits(
+            stale_after=args.stale_after,
+            max_series_per_metric=args.max_series_per_metric,
+            max_metrics=args.max_metrics,
+        ),
+    )
+
+
+async def serve(agent: Agent) -> None:
+    """Run ``agent`` until SIGTERM/SIGINT, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    try:
+        await stop.wait()
+        log.info("shutting down", signal="SIGTERM/SIGINT")
+    finally:
+        await agent.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``gemini-slo agent``."""
+    path = args.config if args.config is not None else default_spec_path()
+    try:
+        spec = load_spec(path)
+        config = config_from_args(args)
+    except (SpecError, OSError, ValueError) as exc:
+        log.error("cannot start the agent", error=str(exc))
+        return 2
+    try:
+        asyncio.run(serve(Agent(config, spec)))
+    except OSError as exc:  # address in use, permission denied
+        log.error("cannot listen", error=str(exc))
+        return 1
+    return 0

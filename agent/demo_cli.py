@@ -1,0 +1,279 @@
+"""``gemini-slo demo``: the whole system on the example spec, with a fault and a page.
+
+What runs (every process a child of this one, stopped on exit, Ctrl-C or SIGTERM):
+
+1. the emulator (a local Gemini API), the agent with the example spec made fast
+   (``alerting.window_scale``: a 1h alert window lasts a minute), and, when the binaries are
+   on PATH, Prometheus evaluating the generated rules and Alertmanager with the generated
+   routes, every receiver pointed at a webhook of ours that prints each page;
+2. both reference workloads: ``chat`` (latency mode, streaming, Poisson arrivals through an
+   admission queue) and ``batch`` (throughput mode, long generations, high parallelism);
+3. a healthy phase, then a latency regression injected into the chat model (an emulator
+   fault), the page arriving, the fault cleared and the alert resolving;
+4. where the dashboards are, and ``gemini-slo status``.
+
+The emulator runs at ``--time-scale 0.3``: its default profile models a realistic
+gemini-2.5-flash whose p95 time to first token (~0.7 s) breaks the example's 300 ms
+objective, and the demo's healthy phase should be healthy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gemini_slo.agent import stack as st
+from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
+from gemini_slo.alerts import names
+from gemini_slo.emulator.testing import RemoteEmulator
+from gemini_slo.instrumentation import signals as S
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``gemini-slo demo``."""
+    parser.add_argument("--spec", default=None, help="slo.yaml (default: the example spec)")
+    parser.add_argument(
+        "--window-scale", type=float, default=60.0, help="divide alert windows by this (60)"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=0.3, help="emulator latency scale (0.3)"
+    )
+    parser.add_argument(
+        "--healthy-seconds", type=float, default=60.0, help="healthy phase length (60)"
+    )
+    parser.add_argument(
+        "--fault-factor", type=float, default=5.0, help="latency multiplier injected (5)"
+    )
+    parser.add_argument(
+        "--page-timeout", type=float, default=180.0, help="wait this long for the page (180)"
+    )
+    parser.add_argument(
+        "--resolve-timeout", type=float, default=180.0, help="and for the resolve (180)"
+    )
+    parser.add_argument(
+        "--fault-seconds",
+        type=float,
+        default=60.0,
+        help="without Prometheus: how long the fault lasts (60)",
+    )
+    parser.add_argument("--chat-rate", type=float, default=10.0, help="chat calls/s (10)")
+    parser.add_argument("--batch-concurrency", type=int, default=16, help="batch parallel calls")
+    parser.add_argument(
+        "--no-monitoring", action="store_true", help="leave out Prometheus and Alertmanager"
+    )
+    parser.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
+    parser.add_argument(
+        "--hold", action="store_true", help="keep everything running at the end until Ctrl-C"
+    )
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _phase(title: str) -> None:
+    _say()
+    _say(f"== {title}")
+
+
+def _print_alert(started: float) -> Callable[[ReceivedAlert], None]:
+    # Alertmanager re-sends a group's whole state on every change: print transitions only.
+    last: dict[frozenset[tuple[str, str]], str] = {}
+
+    def show(alert: ReceivedAlert) -> None:
+        key = frozenset(alert.labels.items())
+        if last.get(key) == alert.status:
+            return
+        last[key] = alert.status
+        kind = "PAGE" if alert.severity == "critical" else "ticket"
+        _say(f"  webhook +{alert.received_at - started:5.1f}s {kind}: {alert.describe()}")
+
+    return show
+
+
+def _status(full: st.FullStack) -> None:
+    result = subprocess.run(
+        st.cli_argv("status", "--agent", full.agent_url),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    _say(result.stdout.rstrip() or result.stderr.rstrip())
+
+
+def _chat_model(full: st.FullStack) -> str:
+    from gemini_slo.agent.spec import load_spec
+
+    spec = load_spec(full.spec_path)
+    for workload in spec.by_mode(S.Mode.LATENCY):
+        return workload.models[0]
+    return "gemini-2.5-flash"
+
+
+def _is_chat_page(alert: ReceivedAlert) -> bool:
+    return (
+        alert.severity == "critical"
+        and alert.labels.get(S.LABEL_MODE) == S.Mode.LATENCY
+        and alert.name in (names.LATENCY_BURN, names.TTFT_BURN, names.AVAILABILITY_BURN)
+    )
+
+
+def _wait_resolved(hook: WebhookReceiver, timeout: float) -> float | None:
+    """Wait until every chat page that fired has been notified resolved; return when."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest: dict[frozenset[tuple[str, str]], ReceivedAlert] = {}
+        for alert in hook.alerts:
+            if _is_chat_page(alert):
+                latest[frozenset(alert.labels.items())] = alert
+        if latest and all(not a.firing for a in latest.values()):
+            return max(a.received_at for a in latest.values())
+        time.sleep(1)
+    return None
+
+
+def _wait_quiet(seconds: float, full: st.FullStack) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(min(10.0, max(0.0, end - time.monotonic())))
+        for proc in (full.emulator, full.agent, *full.loads):
+            if proc is not None and not proc.running():
+                raise st.StackError(f"{proc.name} exited:\n{proc.log_tail()}")
+        if full.stack is not None:
+            tokens = full.stack.query_value(
+                f"sum(rate({S.TOKENS.prometheus}[30s]))"  # everything generated, both workloads
+            )
+            calls = full.stack.query_value(f"sum(rate({S.CALLS.prometheus}[30s]))")
+            if tokens is not None and calls is not None:
+                _say(f"  Prometheus sees {calls:.1f} calls/s and {tokens:,.0f} tokens/s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; 0 when the page arrived and resolved (or without Prometheus, when done)."""
+    workdir = (
+        Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gemini-slo-demo-"))
+    )
+    monitoring: bool | None = False if args.no_monitoring else None
+    full = st.FullStack(
+        workdir,
+        spec=Path(args.spec) if args.spec else None,
+        window_scale=args.window_scale,
+        time_scale=args.time_scale,
+        monitoring=monitoring,
+    )
+    with st.sigterm_as_exit():
+        try:
+            return _run(full, args)
+        except st.StackError as exc:
+            _say(f"demo failed: {exc}")
+            return 1
+        finally:
+            _phase("stopping everything")
+            full.stop()
+            _say(f"  files kept in {workdir}")
+
+
+def _run(full: st.FullStack, args: argparse.Namespace) -> int:
+    _phase(
+        "starting the emulator, the agent"
+        + (", Prometheus and Alertmanager" if full.monitoring else "")
+    )
+    if not full.monitoring:
+        _say(f"  Prometheus/Alertmanager not used (install them: {st.INSTALL_HINT})")
+    full.start()
+    _say(f"  emulator  {full.emulator_url}  (time scale {args.time_scale:g})")
+    _say(f"  agent     OTLP {full.otlp_url}, metrics and /api/slo {full.agent_url}")
+    if full.stack is not None:
+        _say(
+            f"  Prometheus {full.stack.prometheus_url}   Alertmanager {full.stack.alertmanager_url}"
+        )
+    _say(f"  spec      {full.spec_path} (alert windows divided by {args.window_scale:g})")
+    started = time.time()
+    if full.stack is not None and full.stack.webhook is not None:
+        full.stack.webhook.add_listener(_print_alert(started))
+
+    total = args.healthy_seconds + args.page_timeout + args.resolve_timeout + 120
+    full.start_load(
+        "latency",
+        "--workload",
+        "chat",
+        "--rate",
+        f"{args.chat_rate:g}",
+        name="chat",
+        duration=total,
+    )
+    full.start_load(
+        "throughput",
+        "--workload",
+        "batch",
+        "--concurrency",
+        str(args.batch_concurrency),
+        name="batch",
+        duration=total,
+    )
+    _phase(
+        f"healthy phase: chat at {args.chat_rate:g}/s, batch x{args.batch_concurrency}, {args.healthy_seconds:.0f}s"
+    )
+    _wait_quiet(args.healthy_seconds, full)
+
+    model = _chat_model(full)
+    emulator = RemoteEmulator(full.emulator_url)
+    _phase(f"injecting a latency regression: {model} x{args.fault_factor:g}")
+    fault = emulator.set_fault("latency_multiplier", model=model, factor=args.fault_factor)
+    fault_at = time.time()
+    ok = True
+    if full.stack is not None and full.stack.webhook is not None:
+        page = full.stack.webhook.wait_for(
+            lambda a: a.firing and _is_chat_page(a), args.page_timeout, since=fault_at
+        )
+        if page is None:
+            _say(f"  no page within {args.page_timeout:.0f}s (see {full.workdir})")
+            ok = False
+        else:
+            _say(f"  paged {page.received_at - fault_at:.1f}s after the fault: {page.name}")
+        _phase("agent status during the incident")
+        _status(full)
+        emulator.clear_fault(fault)
+        cleared_at = time.time()
+        _phase("fault cleared; waiting for every chat page to resolve")
+        if page is not None:
+            resolved_at = _wait_resolved(full.stack.webhook, args.resolve_timeout)
+            if resolved_at is None:
+                _say(f"  still firing after {args.resolve_timeout:.0f}s")
+                ok = False
+            else:
+                _say(f"  all resolved {resolved_at - cleared_at:.1f}s after the fault cleared")
+    else:
+        _wait_quiet(args.fault_seconds, full)
+        _phase("agent status during the incident")
+        _status(full)
+        emulator.clear_fault(fault)
+        _phase("fault cleared")
+        _wait_quiet(min(args.fault_seconds, 30.0), full)
+
+    _phase("gemini-slo status")
+    _status(full)
+    _phase("where to look")
+    if full.generated is not None:
+        _say(f"  Grafana dashboards: {full.generated.root} (*.json; import them into Grafana)")
+        for path in full.generated.dashboards:
+            _say(f"    {path}")
+        _say(f"  rules: {', '.join(str(p) for p in full.generated.rule_files)}")
+    if full.stack is not None:
+        _say(f"  Prometheus: {full.stack.prometheus_url}/alerts and /graph")
+    else:
+        _say(
+            f"  Prometheus and Alertmanager were not used; install them ({st.INSTALL_HINT})"
+            " and run `gemini-slo demo` again to see the page arrive"
+        )
+    _say(f"  agent: {full.agent_url}/metrics and {full.agent_url}/api/slo")
+    if args.hold:
+        _say("  holding; Ctrl-C to stop")
+        while True:
+            time.sleep(3600)
+    return 0 if ok else 1

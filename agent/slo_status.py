@@ -1,0 +1,339 @@
+"""Each workload's objectives, measured from what the agent has merged.
+
+Two time frames, both documented in docs/agent.md:
+
+* **met / current values**: the last 5 minutes (``CURRENT_WINDOW``) of the agent's sliding
+  windows (percentiles from the merged exponential histograms, ratios and rates from the
+  merged counters), or the current value of gauges (utilization);
+* **error budget remaining**: the agent's lifetime, ``1 - bad_fraction / budget``, i.e.
+  the share of the budget left if the period went on as the agent has seen it so far.
+
+The agent is not a time-series database: Prometheus recording rules over the exposed
+series are the source of truth for burn rates and the period's budget; these are a
+quick, dependency-free view (``gemini-slo status``) and series dashboards can show.
+A value that cannot be measured (no calls yet) is ``None`` in JSON and absent from
+``/metrics``, never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from gemini_slo.agent.exponential import ExpHistogram
+from gemini_slo.agent.spec import Objective, ObjectiveKind, SloSpec, Workload
+from gemini_slo.agent.store import Store
+from gemini_slo.instrumentation import signals
+from gemini_slo.instrumentation.signals import Kind, Mode, Outcome
+from prometheus_client.metrics_core import Metric
+
+CURRENT_WINDOW = "5m"
+
+_CALLS = signals.CALLS.name
+_TOKENS = signals.TOKENS.name
+_COST = signals.COST.name
+_DURATION = signals.OPERATION_DURATION_EXPONENTIAL.name
+_TTFT = signals.TIME_TO_FIRST_CHUNK_EXPONENTIAL.name
+
+_HELP = {
+    signals.AGENT_OBJECTIVE_TARGET: "Target ratio of an SLO objective (1 for floors and ceilings).",
+    signals.AGENT_OBJECTIVE_THRESHOLD: "Threshold of an SLO objective in its own unit "
+    "(seconds, ratio, tokens/s, USD per 1M tokens).",
+    signals.AGENT_OBJECTIVE_MET: "1 when the objective is met over the agent's last 5 minutes, "
+    "0 when not; absent without data.",
+    signals.AGENT_ERROR_BUDGET_REMAINING: "Share of the error budget left at the bad-event rate "
+    "the agent has seen since it started (may go negative); Prometheus rules are the source "
+    "of truth over the SLO period.",
+}
+
+_RATIO_OUTCOMES: dict[ObjectiveKind, tuple[Outcome, ...]] = {
+    ObjectiveKind.AVAILABILITY: signals.FAILED_OUTCOMES,  # measured as 1 - this share
+    ObjectiveKind.ERROR_RATIO: signals.FAILED_OUTCOMES,
+    ObjectiveKind.TIMEOUT_RATIO: (Outcome.TIMEOUT,),
+    ObjectiveKind.SHED_RATIO: (Outcome.REJECTED,),
+    ObjectiveKind.RATE_LIMITED_RATIO: (Outcome.RATE_LIMITED,),
+}
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return value
+
+
+class SloStatus:
+    """Evaluates a spec against a store (``spec=None``: no workloads, empty status)."""
+
+    def __init__(self, spec: SloSpec | None, store: Store) -> None:
+        self.spec = spec
+        self.store = store
+        self.started = time.time()
+
+    # ---- measurements -----------------------------------------------------------------
+
+    def _histogram(self, metric: str, workload: str, window: str | None) -> ExpHistogram:
+        windows = self.store.windows
+        merged = ExpHistogram(20)
+        with self.store.lock:
+            for key in windows.groups():
+                if key[0] == metric and key[1] == workload:
+                    part = (
+                        windows.lifetime_histogram(key)
+                        if window is None
+                        else windows.histogram(key, window)
+                    )
+                    if part.count:
+                        merged.merge(part, windows.max_buckets)
+        return merged
+
+    def _counter(
+        self, metric: str, workload: str, window: str | None, subs: Iterable[str] | None = None
+    ) -> float:
+        windows = self.store.windows
+        wanted = None if subs is None else set(subs)
+        total = 0.0
+        with self.store.lock:
+            for key in windows.counter_keys():
+                if key[0] == metric and key[1] == workload and (wanted is None or key[3] in wanted):
+                    total += windows.counter(key, window)
+        return total
+
+    def percentile(
+        self, metric: str, workload: str, q: float, window: str = CURRENT_WINDOW
+    ) -> float:
+        """A percentile (seconds) over a window, across the workload's models; NaN if no data."""
+        hist = self._histogram(metric, workload, window)
+        return hist.quantile(q) if hist.count else math.nan
+
+    def call_ratio(self, workload: str, outcomes: Iterable[str], window: str | None) -> float:
+        """Share of calls with one of ``outcomes``; NaN without calls."""
+        total = self._counter(_CALLS, workload, window)
+        if total <= 0:
+            return math.nan
+        return self._counter(_CALLS, workload, window, outcomes) / total
+
+    def tokens_per_second(self, workload: str, window: str) -> float:
+        """Generated (output + thoughts) tokens per second over a window; NaN before data."""
+        generated = self._counter(
+            _TOKENS, workload, window, [t.value for t in signals.GENERATED_TOKEN_TYPES]
+        )
+        elapsed = self.store.windows.elapsed(window)
+        return generated / elapsed if elapsed > 0 else math.nan
+
+    def cost_per_million(self, workload: str, window: str | None) -> float:
+        """USD per 1M billable tokens over a window; NaN without tokens."""
+        tokens = self._counter(
+            _TOKENS, workload, window, [t.value for t in signals.BILLABLE_TOKEN_TYPES]
+        )
+        if tokens <= 0:
+            return math.nan
+        return self._counter(_COST, workload, window) / tokens * 1e6
+
+    def utilization(self, workload: str) -> float:
+        """Current in-flight / concurrency limit, summed over instances; NaN if unknown."""
+        in_flight = self.store.gauge_total(signals.REQUESTS_IN_FLIGHT.name, workload)
+        limit = self.store.gauge_total(signals.CONCURRENCY_LIMIT.name, workload)
+        if in_flight is None or not limit:
+            return math.nan
+        return in_flight / limit
+
+    def stall_seconds(self, workload: str) -> float:
+        """Seconds since generated tokens last grew while calls are in flight (0 when idle)."""
+        in_flight = self.store.gauge_total(signals.REQUESTS_IN_FLIGHT.name, workload) or 0.0
+        if in_flight <= 0:
+            return 0.0
+        windows = self.store.windows
+        with self.store.lock:
+            last = max(
+                (
+                    t
+                    for k, t in windows.changed.items()
+                    if k[0] == _TOKENS
+                    and k[1] == workload
+                    and k[3] in {x.value for x in signals.GENERATED_TOKEN_TYPES}
+                ),
+                default=windows.started,
+            )
+        return windows.clock() - last
+
+    def queue_wait_percentile(self, workload: str, q: float) -> float:
+        """Queue-wait percentile from the merged classic histogram (agent lifetime)."""
+        buckets: dict[float, int] = {}
+        with self.store.lock:
+            for family in self.store.families.values():
+                if family.otel_name != signals.QUEUE_WAIT.name or family.kind is not Kind.HISTOGRAM:
+                    continue
+                for labels, series in family.series.items():
+                    if dict(labels).get(signals.LABEL_WORKLOAD) != workload or not series.bounds:
+                        continue
+                    for bound, c in zip((*series.bounds, math.inf), series.buckets, strict=True):
+                        buckets[bound] = buckets.get(bound, 0) + c
+        return _classic_quantile(buckets, q)
+
+    def measure(self, workload: Workload, objective: Objective, window: str | None) -> float:
+        """The value ``objective.is_met`` is applied to (see agent/spec.py's table)."""
+        kind = objective.kind
+        name = workload.name
+        q = objective.percentile or 0.0
+        if kind is ObjectiveKind.LATENCY:
+            return self.percentile(_DURATION, name, q, window or CURRENT_WINDOW)
+        if kind is ObjectiveKind.TTFT:
+            return self.percentile(_TTFT, name, q, window or CURRENT_WINDOW)
+        if kind is ObjectiveKind.QUEUE_WAIT:
+            return self.queue_wait_percentile(name, q)
+        if kind in _RATIO_OUTCOMES:
+            bad = self.call_ratio(name, _RATIO_OUTCOMES[kind], window)
+            return 1.0 - bad if kind is ObjectiveKind.AVAILABILITY else bad
+        if kind in (ObjectiveKind.HEADROOM, ObjectiveKind.UTILIZATION):
+            return self.utilization(name)
+        if kind is ObjectiveKind.TOKENS_PER_SECOND:
+            return self.tokens_per_second(name, window or CURRENT_WINDOW)
+        if kind is ObjectiveKind.COST_PER_MILLION_TOKENS:
+            return self.cost_per_million(name, window)
+        if kind is ObjectiveKind.STALL:
+            return self.stall_seconds(name)
+        return math.nan
+
+    def budget_remaining(self, workload: Workload, objective: Objective) -> float:
+        """``1 - bad_fraction / budget`` over the agent's lifetime; NaN without data."""
+        budget = objective.budget
+        if budget is None or budget <= 0:
+            return math.nan
+        kind = objective.kind
+        if kind in (ObjectiveKind.LATENCY, ObjectiveKind.TTFT):
+            metric = _DURATION if kind is ObjectiveKind.LATENCY else _TTFT
+            hist = self._histogram(metric, workload.name, None)
+            if not hist.count:
+                return math.nan
+            bad = 1.0 - hist.fraction_at_or_below(objective.threshold)
+        elif kind in _RATIO_OUTCOMES:
+            bad = self.call_ratio(workload.name, _RATIO_OUTCOMES[kind], None)
+        else:
+            return math.nan
+        if math.isnan(bad):
+            return math.nan
+        return 1.0 - max(bad, 0.0) / budget
+
+    # ---- outputs ----------------------------------------------------------------------
+
+    def metrics(self) -> list[Metric]:
+        """The gemini_slo_objective_* and error-budget series (for the collector)."""
+        if self.spec is None:
+            return []
+        families = {name: Metric(name, help_text, "gauge") for name, help_text in _HELP.items()}
+        for workload in self.spec.workloads:
+            for objective in workload.objectives:
+                labels = {
+                    signals.LABEL_WORKLOAD: workload.name,
+                    signals.LABEL_MODE: workload.mode.value,
+                    signals.LABEL_OBJECTIVE: objective.name,
+                }
+                families[signals.AGENT_OBJECTIVE_TARGET].add_sample(
+                    signals.AGENT_OBJECTIVE_TARGET, labels, objective.target
+                )
+                families[signals.AGENT_OBJECTIVE_THRESHOLD].add_sample(
+                    signals.AGENT_OBJECTIVE_THRESHOLD, labels, objective.threshold
+                )
+                value = self.measure(workload, objective, CURRENT_WINDOW)
+                if not math.isnan(value):
+                    families[signals.AGENT_OBJECTIVE_MET].add_sample(
+                        signals.AGENT_OBJECTIVE_MET, labels, float(objective.is_met(value))
+                    )
+                remaining = self.budget_remaining(workload, objective)
+                if not math.isnan(remaining):
+                    families[signals.AGENT_ERROR_BUDGET_REMAINING].add_sample(
+                        signals.AGENT_ERROR_BUDGET_REMAINING, labels, remaining
+                    )
+        return [m for m in families.values() if m.samples]
+
+    def workload_status(self, workload: Workload) -> dict[str, Any]:
+        """One workload's JSON status."""
+        name = workload.name
+        out: dict[str, Any] = {
+            "name": name,
+            "mode": workload.mode.value,
+            "models": list(workload.models),
+            "window": CURRENT_WINDOW,
+        }
+        failed = [o.value for o in signals.FAILED_OUTCOMES]
+        bad = self.call_ratio(name, failed, CURRENT_WINDOW)
+        out["availability"] = _finite(1.0 - bad)
+        out["error_ratio"] = _finite(bad)
+        out["timeout_ratio"] = _finite(
+            self.call_ratio(name, [Outcome.TIMEOUT.value], CURRENT_WINDOW)
+        )
+        calls = self._counter(_CALLS, name, CURRENT_WINDOW)
+        elapsed = self.store.windows.elapsed(CURRENT_WINDOW)
+        out["calls_per_second"] = _finite(calls / elapsed) if elapsed > 0 else None
+        if workload.mode is Mode.LATENCY:
+            out["latency_seconds"] = {
+                "p50": _finite(self.percentile(_DURATION, name, 0.5)),
+                "p95": _finite(self.percentile(_DURATION, name, 0.95)),
+                "p99": _finite(self.percentile(_DURATION, name, 0.99)),
+            }
+            out["ttft_seconds"] = {"p95": _finite(self.percentile(_TTFT, name, 0.95))}
+        else:
+            out["tokens_per_second"] = {
+                w: _finite(self.tokens_per_second(name, w)) for w in signals.AGENT_WINDOWS
+            }
+            out["cost_per_million_tokens"] = _finite(self.cost_per_million(name, CURRENT_WINDOW))
+        out["utilization"] = _finite(self.utilization(name))
+        objectives = []
+        for objective in workload.objectives:
+            value = self.measure(workload, objective, CURRENT_WINDOW)
+            objectives.append(
+                {
+                    "name": objective.name,
+                    "kind": objective.kind.value,
+                    "summary": objective.summary,
+                    "target": objective.target,
+                    "threshold": objective.threshold,
+                    "unit": objective.unit.value,
+                    "comparison": objective.comparison.value,
+                    "value": _finite(value),
+                    "met": None if math.isnan(value) else objective.is_met(value),
+                    "error_budget_remaining": _finite(self.budget_remaining(workload, objective)),
+                }
+            )
+        out["objectives"] = objectives
+        known = [o["met"] for o in objectives if o["met"] is not None]
+        out["healthy"] = all(known) if known else None
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """GET /api/slo."""
+        return {
+            "agent": {
+                "uptime_seconds": round(time.time() - self.started, 3),
+                "series": self.store.series_count(),
+                "window": CURRENT_WINDOW,
+                "budget_frame": "agent lifetime",
+            },
+            "spec": None
+            if self.spec is None
+            else {"source": self.spec.source, "period_days": self.spec.period_days},
+            "workloads": []
+            if self.spec is None
+            else [self.workload_status(w) for w in self.spec.workloads],
+        }
+
+
+def _classic_quantile(buckets: dict[float, int], q: float) -> float:
+    """histogram_quantile over classic buckets (non-cumulative counts by upper bound)."""
+    total = sum(buckets.values())
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    seen = 0
+    lower = 0.0
+    for bound in sorted(buckets):
+        c = buckets[bound]
+        if c and seen + c >= rank:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - seen) / c
+        seen += c
+        lower = bound if not math.isinf(bound) else lower
+    return lower

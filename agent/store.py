@@ -1,0 +1,779 @@
+"""The series store: OTLP points from many instances merged into one series per label set.
+
+Model
+-----
+A *family* is one Prometheus metric (the standard translation of the OTel name, unit and
+type). A *series* is one attribute set of a family; the exposed labels are the data
+point attributes, translated (``gen_ai.request.model`` -> ``gen_ai_request_model``).
+Resource attributes are not labels: the agent merges instances, and Prometheus adds its
+own ``job``/``instance`` for the agent target.
+
+Behind each series the store keeps one small state per *instance*: the resource's
+``service.instance.id`` (or all resource attributes when it has none) plus the
+instrumentation scope, so that cumulative points from many processes can be told apart.
+
+Merging by increments
+---------------------
+For counters and histograms the store never re-adds instances at scrape time. Each
+cumulative point is compared with the previous point of the same instance and only the
+*increment* is added to the merged series:
+
+* same incarnation (same ``start_time_unix_nano``) and the value grew: the difference;
+* a new incarnation (a later start time, or the value went down): the whole new value,
+  since the new process counted from zero -- the dead incarnation's total stays in the
+  merged series, which therefore never decreases (Prometheus ``rate()`` stays right);
+* an older start time or timestamp than the last seen: a late or duplicated point, ignored.
+
+Delta points are increments already. The merged series thus never goes down when an
+instance dies or expires: what it counted stays counted. Gauges and non-monotonic sums
+(up-down counters) are the *sum of the live instances' last values* (plus delta
+contributions), which is what ``sum()`` over per-instance series would give; an expired
+instance stops contributing.
+
+Explicit-bucket histograms merge bucket by bucket when boundaries are equal. When an
+instance uses other boundaries (a deploy that changed the spec's thresholds), each of its
+buckets is counted in the first bucket of the merged series whose upper bound is at least
+its own: exact when the new boundaries include the old ones, otherwise an observation may
+move up one bucket, never down (SLO compliance is never overstated). The merged series
+keeps the boundaries of its first point.
+
+Exponential histograms are not exposed as histograms: their increments feed
+:class:`~gemini_slo.agent.windows.Windows`, per workload, mode and model, from which the
+percentile gauges are computed.
+
+Expiry and limits
+-----------------
+An instance not heard from for ``stale_after`` seconds is dropped (its counted total stays
+in the merged series); a recently retired instance is remembered, so that one that was
+only partitioned and comes back with the same start time is not counted twice. A series
+with no update for ``stale_after`` is removed. Each family holds at most
+``max_series_per_metric`` series; points of further label sets go to one overflow series
+labelled ``otel_metric_overflow="true"`` (as the OpenTelemetry SDK does), whose own
+per-instance table is bounded by the same limit (beyond it, cumulative points are rejected
+because their increments cannot be computed without state). The number of families and
+of instances per series are bounded too, so memory is bounded whatever arrives.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import operator
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_slo.agent import labels as labels_mod
+from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
+from gemini_slo.agent.self_metrics import SelfMetrics
+from gemini_slo.agent.windows import COUNTER_METRICS, PERCENTILE_METRICS, Windows
+from gemini_slo.instrumentation import signals
+from gemini_slo.instrumentation.signals import Kind
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+LabelKey = tuple[tuple[str, str], ...]
+InstanceKey = tuple[Any, ...]
+
+OVERFLOW_LABEL = "otel_metric_overflow"
+OVERFLOW_KEY: LabelKey = ((OVERFLOW_LABEL, "true"),)
+
+_CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+_DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
+_NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+#: Buckets one incoming exponential histogram may carry (a memory guard; the SDK sends 160).
+MAX_INCOMING_EXP_BUCKETS = 4096
+MAX_EXPLICIT_BOUNDS = 1024
+_RETIRED_PER_SERIES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """Bounds on what the store keeps."""
+
+    stale_after: float = 300.0
+    max_series_per_metric: int = 2000
+    max_metrics: int = 1000
+    max_instances_per_series: int = 10000
+    max_exp_buckets: int = signals.EXPONENTIAL_MAX_BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one export request did."""
+
+    points: int
+    rejected: int
+    overflowed: int
+    messages: tuple[str, ...]
+
+    def error_message(self) -> str:
+        """The partial_success message (empty when there is nothing to say)."""
+        return "; ".join(self.messages)
+
+
+class Instance:
+    """Last state of one instance's cumulative stream for one series."""
+
+    __slots__ = ("bounds", "buckets", "count", "exp", "seen", "start", "sum", "time", "value")
+
+    def __init__(self, start: int, time_: int, seen: float) -> None:
+        self.start = start
+        self.time = time_
+        self.seen = seen
+        self.value = 0.0
+        self.count = 0
+        self.sum = 0.0
+        self.bounds: tuple[float, ...] = ()
+        self.buckets: list[int] = []
+        self.exp: ExpHistogram | None = None
+
+
+class Series:
+    """One merged series (see the module docstring)."""
+
+    __slots__ = (
+        "bounds",
+        "buckets",
+        "count",
+        "counter_key",
+        "group",
+        "instances",
+        "retired",
+        "sum",
+        "text",
+        "updated",
+        "value",
+    )
+
+    def __init__(self, now: float) -> None:
+        self.value = 0.0  # counters: merged total; gauges: delta contributions
+        self.count = 0
+        self.sum = 0.0
+        self.bounds: tuple[float, ...] | None = None
+        self.buckets: list[int] = []
+        self.instances: dict[InstanceKey, Instance] = {}
+        self.retired: dict[InstanceKey, Instance] = {}
+        self.updated = now
+        self.group: tuple[str, str, str, str] | None = None  # Windows key, if tracked
+        self.counter_key: tuple[str, str, str, str] | None = None
+        self.text: str | None = None  # the exposition's label text, formatted once
+
+    def gauge_value(self) -> float:
+        """Sum of the live instances' last values plus delta contributions."""
+        return self.value + sum(i.value for i in self.instances.values())
+
+
+@dataclass(slots=True)
+class Family:
+    """One Prometheus metric family."""
+
+    name: str
+    otel_name: str
+    kind: Kind
+    unit: str
+    help: str
+    series: dict[LabelKey, Series] = field(default_factory=dict)
+
+
+_KIND_NAMES = {
+    Kind.COUNTER: "counter (monotonic sum)",
+    Kind.UP_DOWN_COUNTER: "non-monotonic sum",
+    Kind.GAUGE: "gauge",
+    Kind.HISTOGRAM: "histogram",
+    Kind.EXPONENTIAL_HISTOGRAM: "exponential histogram",
+}
+_KNOWN_HELP = {s.name: s.description for s in signals.INSTRUMENTATION_SIGNALS}
+
+
+class _Rejections:
+    """Collects rejected points of one request, with a few example messages."""
+
+    __slots__ = ("count", "messages", "self_metrics")
+
+    def __init__(self, self_metrics: SelfMetrics) -> None:
+        self.count = 0
+        self.messages: dict[str, int] = {}
+        self.self_metrics = self_metrics
+
+    def add(self, reason: str, message: str, n: int = 1) -> None:
+        self.count += n
+        self.self_metrics.rejected_points[reason] += n
+        if message in self.messages or len(self.messages) < 5:
+            self.messages[message] = self.messages.get(message, 0) + n
+
+
+class _Ctx:
+    """Where the points of one metric come from, and where rejections go."""
+
+    __slots__ = ("delta", "instance", "now", "rejections")
+
+    def __init__(
+        self, instance: InstanceKey, delta: bool, now: float, rejections: _Rejections
+    ) -> None:
+        self.instance = instance
+        self.delta = delta
+        self.now = now
+        self.rejections = rejections
+
+
+class Store:
+    """Merged series from every instance; thread-safe (one lock, short critical sections)."""
+
+    def __init__(
+        self,
+        limits: StoreLimits | None = None,
+        *,
+        windows: Windows | None = None,
+        self_metrics: SelfMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits or StoreLimits()
+        self.windows = windows or Windows(clock=clock)
+        self.self_metrics = self_metrics or SelfMetrics()
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.families: dict[str, Family] = {}
+        self._family_names: dict[tuple[str, str, Kind], str] = {}
+        self._bucket_maps: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
+        self._valid_bounds: set[tuple[float, ...]] = set()
+        self._labels = labels_mod.LabelTranslator()
+
+    # ---- ingest -----------------------------------------------------------------------
+
+    def ingest(
+        self, request: ExportMetricsServiceRequest, encoding: str = "protobuf"
+    ) -> IngestResult:
+        """Merge every point of ``request``; invalid points are rejected, the rest kept."""
+        with self.lock:
+            now = self.clock()
+            rejections = _Rejections(self.self_metrics)
+            total = 0
+            overflowed = 0
+            for rm in request.resource_metrics:
+                resource_key = _resource_key(rm.resource.attributes)
+                for sm in rm.scope_metrics:
+                    instance = (resource_key, sm.scope.name, sm.scope.version)
+                    for metric in sm.metrics:
+                        n, o = self._ingest_metric(metric, instance, now, rejections)
+                        total += n
+                        overflowed += o
+            self.self_metrics.points[encoding] += total
+            self.windows.tick(now)
+            messages = [
+                f"{msg} ({n} points)" if n > 1 else msg for msg, n in rejections.messages.items()
+            ]
+            return IngestResult(total, rejections.count, overflowed, tuple(messages))
+
+    def _family(
+        self, metric: metrics_pb2.Metric, kind: Kind, npoints: int, rejections: _Rejections
+    ) -> Family | None:
+        key = (metric.name, metric.unit, kind)
+        name = self._family_names.get(key)
+        if name is None:
+            name = signals.prometheus_name(metric.name, metric.unit, kind)
+            if len(self._family_names) < 4 * self.limits.max_metrics:
+                self._family_names[key] = name
+        family = self.families.get(name)
+        if family is None:
+            if not metric.name:
+                rejections.add("invalid_metric", "metric without a name", npoints)
+                return None
+            if len(self.families) >= self.limits.max_metrics:
+                rejections.add(
+                    "too_many_metrics",
+                    f"metric {metric.name!r} refused: the agent holds its limit of "
+                    f"{self.limits.max_metrics} metrics",
+                    npoints,
+                )
+                return None
+            help_text = (
+                _KNOWN_HELP.get(metric.name) or metric.description or (f"OTLP metric {metric.name}")
+            )
+            family = Family(name, metric.name, kind, metric.unit, help_text)
+            self.families[name] = family
+        elif family.kind is not kind:
+            rejections.add(
+                "type_conflict",
+                f"metric {metric.name!r} sent as a {_KIND_NAMES[kind]}, but "
+                f"{family.name} is a {_KIND_NAMES[family.kind]}",
+                npoints,
+            )
+            return None
+        return family
+
+    def _ingest_metric(
+        self,
+        metric: metrics_pb2.Metric,
+        instance: InstanceKey,
+        now: float,
+        rejections: _Rejections,
+    ) -> tuple[int, int]:
+        data = metric.WhichOneof("data")
+        if data == "sum":
+            points: Any = metric.sum.data_points
+            temporality = metric.sum.aggregation_temporality
+            kind = Kind.COUNTER if metric.sum.is_monotonic else Kind.UP_DOWN_COUNTER
+        elif data == "gauge":
+            points = metric.gauge.data_points
+            temporality = _CUMULATIVE  # a gauge's last value per instance
+            kind = Kind.GAUGE
+        elif data == "histogram":
+            points = metric.histogram.data_points
+            temporality = metric.histogram.aggregation_temporality
+            kind = Kind.HISTOGRAM
+        elif data == "exponential_histogram":
+            points = metric.exponential_histogram.data_points
+            temporality = metric.exponential_histogram.aggregation_temporality
+            kind = Kind.EXPONENTIAL_HISTOGRAM
+        else:
+            n = len(metric.summary.data_points) if data == "summary" else 0
+            if n:
+                rejections.add(
+                    "unsupported_type",
+                    f"metric {metric.name!r}: summaries are not supported (send histograms)",
+                    n,
+                )
+            return n, 0
+        n = len(points)
+        if n == 0:
+            return 0, 0
+        if temporality not in (_CUMULATIVE, _DELTA):
+            rejections.add(
+                "unsupported_temporality",
+                f"metric {metric.name!r}: aggregation temporality unspecified",
+                n,
+            )
+            return n, 0
+        family = self._family(metric, kind, n, rejections)
+        if family is None:
+            return n, 0
+        delta = temporality == _DELTA
+        if kind is Kind.HISTOGRAM:
+            overflowed = self._histograms(family, points, _Ctx(instance, delta, now, rejections))
+        elif kind is Kind.EXPONENTIAL_HISTOGRAM:
+            overflowed = self._exponentials(family, points, _Ctx(instance, delta, now, rejections))
+        else:
+            overflowed = self._numbers(family, points, _Ctx(instance, delta, now, rejections))
+        return n, overflowed
+
+    def _series(
+        self, family: Family, labels: LabelKey, ctx: _Ctx
+    ) -> tuple[Series | None, InstanceKey, bool]:
+        """The series for ``labels`` (or the overflow series), the instance key to use in
+        it, and whether the point overflowed. ``None`` when the point must be rejected."""
+        instance, delta, now, rejections = ctx.instance, ctx.delta, ctx.now, ctx.rejections
+        series = family.series.get(labels)
+        if series is not None:
+            if (
+                instance not in series.instances
+                and len(series.instances) >= self.limits.max_instances_per_series
+            ):
+                rejections.add(
+                    "too_many_instances",
+                    f"{family.name}: more than {self.limits.max_instances_per_series} "
+                    "instances for one series",
+                )
+                return None, instance, False
+            return series, instance, False
+        limit = self.limits.max_series_per_metric
+        if len(family.series) < limit + (OVERFLOW_KEY in family.series):
+            series = Series(now)
+            self._track(family, labels, series)
+            family.series[labels] = series
+            return series, instance, False
+        # Cardinality limit reached: fold into the overflow series.
+        self.self_metrics.overflow_points[family.name] += 1
+        overflow = family.series.get(OVERFLOW_KEY)
+        if overflow is None:
+            overflow = family.series[OVERFLOW_KEY] = Series(now)
+        key = (labels, instance)
+        if not delta and key not in overflow.instances and len(overflow.instances) >= limit:
+            rejections.add(
+                "cardinality_limit",
+                f"{family.name}: cardinality limit of {limit} series reached and its overflow "
+                "series is full; point dropped",
+            )
+            return None, key, True
+        return overflow, key, True
+
+    @staticmethod
+    def _track(family: Family, labels: LabelKey, series: Series) -> None:
+        """Remember which Windows aggregate this series feeds, if any."""
+        tracked_percentile = family.otel_name in PERCENTILE_METRICS
+        tracked_counter = family.otel_name in COUNTER_METRICS
+        if not (tracked_percentile or tracked_counter):
+            return
+        values = dict(labels)
+        workload = values.get(signals.LABEL_WORKLOAD, "")
+        mode = values.get(signals.LABEL_MODE, "")
+        if tracked_percentile:
+            if signals.LABEL_ERROR_TYPE not in values:
+                series.group = (
+                    family.otel_name,
+                    workload,
+                    mode,
+                    values.get(signals.LABEL_MODEL, ""),
+                )
+        else:
+            sub_attr = COUNTER_METRICS[family.otel_name]
+            sub = values.get(signals.prometheus_label(sub_attr), "") if sub_attr else ""
+            series.counter_key = (family.otel_name, workload, mode, sub)
+
+    def _instance(
+        self, series: Series, key: InstanceKey, start: int, time_: int, now: float
+    ) -> tuple[Instance, bool]:
+        """The instance state (and whether it is new), reviving a retired one if any."""
+        inst = series.instances.get(key)
+        if inst is not None:
+            return inst, False
+        inst = series.retired.pop(key, None)
+        if inst is not None and inst.start == start:
+            series.instances[key] = inst
+            return inst, False
+        inst = Instance(start, time_, now)
+        series.instances[key] = inst
+        return inst, True
+
+    # -- numbers --
+
+    def _numbers(
+        self, family: Family, points: Iterable[metrics_pb2.NumberDataPoint], ctx: _Ctx
+    ) -> int:
+        delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
+        monotonic = family.kind is Kind.COUNTER
+        is_gauge = not monotonic
+        translate = self._labels.translate
+        windows = self.windows
+        overflowed = 0
+        for p in points:
+            if p.flags & _NO_RECORDED_VALUE:
+                continue
+            v = p.as_double if p.WhichOneof("value") == "as_double" else float(p.as_int)
+            if not math.isfinite(v):
+                rejections.add("invalid_value", f"{family.name}: non-finite value")
+                continue
+            if monotonic and v < 0:
+                rejections.add("invalid_value", f"{family.name}: negative value on a counter")
+                continue
+            series, key, over = self._series(family, translate(p.attributes), ctx)
+            if series is None:
+                continue
+            overflowed += over
+            series.updated = now
+            if delta:
+                series.value += v
+                if monotonic and series.counter_key is not None:
+                    windows.add_counter(series.counter_key, v, now)
+                inst = series.instances.get(key)
+                if inst is not None:
+                    inst.seen = now
+                continue
+            start, t = p.start_time_unix_nano, p.time_unix_nano
+            inst, new = self._instance(series, key, start, t, now)
+            inst.seen = now
+            if is_gauge:
+                if new or t >= inst.time:
+                    inst.value, inst.time, inst.start = v, t, start
+                continue
+            if new:
+                increment = v
+            elif start < inst.start or (start == inst.start and t < inst.time):
+                continue  # late point of an older incarnation, or out of order
+            elif start > inst.start or v < inst.value:
+                increment = v  # a new incarnation counted from zero
+            else:
+                increment = v - inst.value
+            inst.value, inst.time, inst.start = v, t, start
+            if increment:
+                series.value += increment
+                if series.counter_key is not None:
+                    windows.add_counter(series.counter_key, increment, now)
+        return overflowed
+
+    # -- explicit histograms --
+
+    def _check_bounds(self, bounds: tuple[float, ...]) -> bool:
+        if bounds in self._valid_bounds:
+            return True
+        ok = (
+            len(bounds) <= MAX_EXPLICIT_BOUNDS
+            and all(math.isfinite(b) for b in bounds)
+            and all(a < b for a, b in itertools.pairwise(bounds))
+        )
+        if ok and len(self._valid_bounds) < 1000:
+            self._valid_bounds.add(bounds)
+        return ok
+
+    def _bucket_map(self, src: tuple[float, ...], dst: tuple[float, ...]) -> list[int]:
+        key = (src, dst)
+        mapping = self._bucket_maps.get(key)
+        if mapping is None:
+            mapping = [bisect.bisect_left(dst, b) for b in src] + [len(dst)]
+            if len(self._bucket_maps) < 1000:
+                self._bucket_maps[key] = mapping
+        return mapping
+
+    def _histograms(
+        self, family: Family, points: Iterable[metrics_pb2.HistogramDataPoint], ctx: _Ctx
+    ) -> int:
+        delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
+        translate = self._labels.translate
+        overflowed = 0
+        for p in points:
+            if p.flags & _NO_RECORDED_VALUE:
+                continue
+            bounds = tuple(p.explicit_bounds)
+            counts = list(p.bucket_counts)
+            count = p.count
+            if not counts:
+                if bounds:
+                    rejections.add(
+                        "inconsistent_histogram", f"{family.name}: bounds without buckets"
+                    )
+                    continue
+                counts = [count]
+            elif len(counts) != len(bounds) + 1:
+                rejections.add(
+                    "inconsistent_histogram",
+                    f"{family.name}: {len(counts)} bucket counts for {len(bounds)} bounds",
+                )
+                continue
+            if not self._check_bounds(bounds):
+                rejections.add(
+                    "inconsistent_histogram",
+                    f"{family.name}: bounds must be finite and strictly increasing",
+                )
+                continue
+            if sum(counts) != count:
+                rejections.add(
+                    "inconsistent_histogram", f"{family.name}: bucket counts do not add up to count"
+                )
+                continue
+            total = p.sum if p.HasField("sum") else 0.0
+            if not math.isfinite(total):
+                rejections.add("invalid_value", f"{family.name}: non-finite sum")
+                continue
+            series, key, over = self._series(family, translate(p.attributes), ctx)
+            if series is None:
+                continue
+            overflowed += over
+            series.updated = now
+            if series.bounds is None:
+                series.bounds = bounds
+                series.buckets = [0] * (len(bounds) + 1)
+            if delta:
+                inst = series.instances.get(key)
+                if inst is not None:
+                    inst.seen = now
+                self._add_buckets(series, bounds, counts, count, total)
+                continue
+            start, t = p.start_time_unix_nano, p.time_unix_nano
+            inst, new = self._instance(series, key, start, t, now)
+            inst.seen = now
+            if not new and (start < inst.start or (start == inst.start and t < inst.time)):
+                continue
+            if new or start > inst.start or count < inst.count or bounds != inst.bounds:
+                inc = counts
+                inc_count, inc_sum = count, total
+            else:
+                if count == inst.count:
+                    inst.time = t  # nothing new: the usual case for an idle series
+                    continue
+                inc = list(map(operator.sub, counts, inst.buckets))
+                if min(inc) < 0:
+                    inc = counts  # a bucket went down: a reset we could not see otherwise
+                    inc_count, inc_sum = count, total
+                else:
+                    inc_count, inc_sum = count - inst.count, total - inst.sum
+            inst.start, inst.time, inst.count, inst.sum = start, t, count, total
+            inst.bounds, inst.buckets = bounds, counts
+            self._add_buckets(series, bounds, inc, inc_count, inc_sum)
+        return overflowed
+
+    def _add_buckets(
+        self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float
+    ) -> None:
+        merged = series.buckets
+        if bounds == series.bounds:
+            merged[:] = map(operator.add, merged, inc)
+        else:
+            assert series.bounds is not None
+            mapping = self._bucket_map(bounds, series.bounds)
+            for i, c in enumerate(inc):
+                if c:
+                    merged[mapping[i]] += c
+        series.count += count
+        series.sum += total
+
+    # -- exponential histograms --
+
+    def _exponentials(
+        self, family: Family, points: Iterable[metrics_pb2.ExponentialHistogramDataPoint], ctx: _Ctx
+    ) -> int:
+        delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
+        translate = self._labels.translate
+        windows = self.windows
+        max_buckets = self.limits.max_exp_buckets
+        overflowed = 0
+        for p in points:
+            if p.flags & _NO_RECORDED_VALUE:
+                continue
+            hist, problem = _exp_from_point(p, max_buckets)
+            if hist is None:
+                rejections.add(
+                    "invalid_value" if "non-finite" in problem else "inconsistent_histogram",
+                    f"{family.name}: {problem}",
+                )
+                continue
+            series, key, over = self._series(family, translate(p.attributes), ctx)
+            if series is None:
+                continue
+            overflowed += over
+            series.updated = now
+            if delta:
+                inst = series.instances.get(key)
+                if inst is not None:
+                    inst.seen = now
+                if series.group is not None and hist.count:
+                    windows.add_histogram(series.group, hist, now)
+                continue
+            start, t = p.start_time_unix_nano, p.time_unix_nano
+            inst, new = self._instance(series, key, start, t, now)
+            inst.seen = now
+            last = inst.exp
+            if not new and (start < inst.start or (start == inst.start and t < inst.time)):
+                continue
+            if new or last is None or start > inst.start or hist.count < last.count:
+                inc = hist
+            elif hist.count == last.count:
+                inst.time = t
+                continue
+            else:
+                inc = hist.copy()
+                inc.merge(last, max_buckets, sign=-1)
+            inst.start, inst.time, inst.exp, inst.count = start, t, hist, hist.count
+            if series.group is not None and inc.count:
+                windows.add_histogram(series.group, inc, now)
+        return overflowed
+
+    # ---- maintenance ------------------------------------------------------------------
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop stale instances and series; returns the number of series dropped."""
+        with self.lock:
+            now = self.clock() if now is None else now
+            horizon = now - self.limits.stale_after
+            dropped = 0
+            for family in list(self.families.values()):
+                for labels, series in list(family.series.items()):
+                    if series.updated < horizon:
+                        del family.series[labels]
+                        dropped += 1
+                        continue
+                    stale = [k for k, i in series.instances.items() if i.seen < horizon]
+                    for k in stale:
+                        inst = series.instances.pop(k)
+                        if (
+                            family.kind is Kind.COUNTER
+                            or family.kind is Kind.HISTOGRAM
+                            or (family.kind is Kind.EXPONENTIAL_HISTOGRAM)
+                        ):
+                            series.retired[k] = inst
+                            while len(series.retired) > _RETIRED_PER_SERIES:
+                                series.retired.pop(next(iter(series.retired)))
+                if not family.series:
+                    del self.families[family.name]
+            self.self_metrics.expired_series += dropped
+            self.windows.expire(now, self.limits.stale_after)
+            self.windows.tick(now)
+            return dropped
+
+    def series_count(self) -> int:
+        """Active merged series."""
+        with self.lock:
+            return sum(len(f.series) for f in self.families.values())
+
+    def instance_count(self) -> int:
+        """Active per-instance states."""
+        with self.lock:
+            return sum(len(s.instances) for f in self.families.values() for s in f.series.values())
+
+    def overflow_series_count(self) -> int:
+        """Distinct (label set, instance) pairs currently folded into overflow series."""
+        with self.lock:
+            return sum(
+                len(f.series[OVERFLOW_KEY].instances)
+                for f in self.families.values()
+                if OVERFLOW_KEY in f.series
+            )
+
+    def gauge_total(self, otel_name: str, workload: str) -> float | None:
+        """Sum of a gauge-like signal's series for one workload (None when absent)."""
+        with self.lock:
+            found = False
+            total = 0.0
+            for family in self.families.values():
+                if family.otel_name != otel_name:
+                    continue
+                for labels, series in family.series.items():
+                    if dict(labels).get(signals.LABEL_WORKLOAD) == workload:
+                        found = True
+                        total += series.gauge_value()
+            return total if found else None
+
+
+def _resource_key(attributes: Iterable[Any]) -> tuple[Any, ...]:
+    """``service.instance.id`` when present, else every resource attribute."""
+    items = []
+    for kv in attributes:
+        if kv.key == signals.RESOURCE_SERVICE_INSTANCE:
+            return ("id", labels_mod.value_string(kv.value))
+        items.append((kv.key, labels_mod.value_string(kv.value)))
+    return ("attrs", tuple(sorted(items)))
+
+
+def _exp_from_point(
+    p: metrics_pb2.ExponentialHistogramDataPoint, max_buckets: int
+) -> tuple[ExpHistogram | None, str]:
+    """Validate and convert a point; ``(None, why)`` when it is unusable."""
+    scale = p.scale
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return None, f"scale {scale} outside [{MIN_SCALE}, {MAX_SCALE}]"
+    # Indexes beyond the float range are nonsense; refusing them keeps a hostile offset
+    # from making a merge allocate a list spanning billions of buckets.
+    limit = 1100 << max(scale, 0)
+    if not (-limit <= p.positive.offset <= limit and -limit <= p.negative.offset <= limit):
+        return None, f"bucket offset outside the float range at scale {scale}"
+    pos = p.positive.bucket_counts
+    neg = p.negative.bucket_counts
+    if len(pos) > MAX_INCOMING_EXP_BUCKETS or len(neg) > MAX_INCOMING_EXP_BUCKETS:
+        return None, f"more than {MAX_INCOMING_EXP_BUCKETS} buckets"
+    positive = list(pos)
+    negative = list(neg)
+    if p.zero_count + sum(positive) + sum(negative) != p.count:
+        return None, "bucket counts do not add up to count"
+    total = p.sum if p.HasField("sum") else 0.0
+    if not math.isfinite(total) or not math.isfinite(p.zero_threshold):
+        return None, "non-finite sum or zero threshold"
+    hist = ExpHistogram(
+        scale,
+        p.count,
+        total,
+        p.zero_count,
+        max(p.zero_threshold, 0.0),
+        p.positive.offset,
+        positive,
+        p.negative.offset,
+        negative,
+    )
+    if len(positive) > max_buckets or len(negative) > max_buckets:
+        fitted = ExpHistogram(scale)
+        fitted.merge(hist, max_buckets)  # downscales until the range fits
+        hist = fitted
+    return hist, ""

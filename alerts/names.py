@@ -1,0 +1,100 @@
+"""Every alert name, alert label and recording-rule name gemini-slo generates.
+
+The rule generators, the Alertmanager routes, the runbook, the dashboards and the spec's
+validation (severity overrides name alerts) all import these; none restates one. Metric
+and label names of the instrumented signals come from
+:mod:`gemini_slo.instrumentation.signals`.
+
+Recording rules follow the Prometheus convention ``level:metric:operations``. The window
+suffix (``rate5m``) names the *nominal* window of a 30-day SLO; when the spec sets
+``alerting.window_scale`` the range actually evaluated is shorter (see docs/slo-spec.md), but
+the name stays, so that dashboards and alerts never depend on the scale.
+"""
+
+from __future__ import annotations
+
+import enum
+
+PREFIX = "GeminiSlo"
+
+
+class Severity(enum.StrEnum):
+    """The ``severity`` label: critical pages a human now, warning opens a ticket."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+# ---- alert names -----------------------------------------------------------------------
+# Latency mode (interactive): burn rates page; capacity and queueing warn.
+LATENCY_BURN = f"{PREFIX}LatencyBurnRate"
+TTFT_BURN = f"{PREFIX}TimeToFirstTokenBurnRate"
+AVAILABILITY_BURN = f"{PREFIX}AvailabilityBurnRate"
+TIMEOUT_SPIKE = f"{PREFIX}TimeoutSpike"
+SHED_SPIKE = f"{PREFIX}ShedSpike"
+QUEUE_SATURATED = f"{PREFIX}QueueSaturated"
+HEADROOM_LOW = f"{PREFIX}HeadroomLow"
+# Throughput mode (batch): tickets, and one page for a stall.
+TOKEN_THROUGHPUT_LOW = f"{PREFIX}TokenThroughputLow"
+COST_HIGH = f"{PREFIX}CostPerTokenHigh"
+UTILIZATION_LOW = f"{PREFIX}UtilizationLow"
+RATE_LIMIT_STORM = f"{PREFIX}RateLimitStorm"
+ERROR_BUDGET_BURN = f"{PREFIX}ErrorBudgetBurn"
+STALLED = f"{PREFIX}Stalled"
+
+#: Every alert name with its default severity, in runbook order.
+ALERT_SEVERITIES: dict[str, Severity] = {
+    LATENCY_BURN: Severity.CRITICAL,
+    TTFT_BURN: Severity.CRITICAL,
+    AVAILABILITY_BURN: Severity.CRITICAL,
+    TIMEOUT_SPIKE: Severity.WARNING,
+    SHED_SPIKE: Severity.WARNING,
+    QUEUE_SATURATED: Severity.WARNING,
+    HEADROOM_LOW: Severity.WARNING,
+    TOKEN_THROUGHPUT_LOW: Severity.WARNING,
+    COST_HIGH: Severity.WARNING,
+    UTILIZATION_LOW: Severity.WARNING,
+    RATE_LIMIT_STORM: Severity.WARNING,
+    ERROR_BUDGET_BURN: Severity.WARNING,
+    STALLED: Severity.CRITICAL,
+}
+ALERT_NAMES: tuple[str, ...] = tuple(ALERT_SEVERITIES)
+
+# ---- alert labels (besides the signals' workload and mode labels) ----------------------
+LABEL_SEVERITY = "severity"
+#: The burn-rate window pair that fired, e.g. "1h/5m" (nominal, unscaled).
+LABEL_BURN_WINDOW = "burn_window"
+
+# ---- recording rules -------------------------------------------------------------------
+#: Fraction of bad events of one objective over a window; labels workload, mode, objective.
+SLI_ERROR = "gemini_slo:sli_error:ratio_rate{window}"
+#: The same over the whole SLO period (mean of the 5m ratio, as Sloth does).
+SLI_ERROR_PERIOD = "gemini_slo:sli_error:ratio_period"
+#: The objective's error budget as a ratio (1 - target); static, one per objective.
+ERROR_BUDGET = "gemini_slo:error_budget:ratio"
+#: The objective's target ratio (e.g. 0.95); static, one per objective.
+OBJECTIVE_TARGET = "gemini_slo:objective_target:ratio"
+#: Every objective's threshold in its own unit (seconds, ratio, tokens/s, USD per 1M
+#: tokens); static, one per objective, so dashboards can draw objective lines per workload.
+OBJECTIVE_THRESHOLD = "gemini_slo:objective_threshold:value"
+#: Fraction of the period's error budget left (1 = untouched, <0 = overspent).
+ERROR_BUDGET_REMAINING = "gemini_slo:error_budget_remaining:ratio"
+#: All calls per second; labels workload, mode.
+CALLS_RATE = "gemini_slo:calls:rate{window}"
+#: Generated tokens (output + thoughts) per second; labels workload, mode.
+TOKENS_GENERATED_RATE = "gemini_slo:tokens_generated:rate{window}"
+#: USD per 1M billable tokens over a window; labels workload, mode.
+COST_PER_MILLION_TOKENS = "gemini_slo:cost_usd_per_million_tokens:rate{window}"
+#: USD per hour over a window; labels workload, mode.
+COST_PER_HOUR = "gemini_slo:cost_usd_per_hour:rate{window}"
+#: Requests in flight summed over instances, instant; labels workload, mode.
+REQUESTS_IN_FLIGHT = "gemini_slo:requests_in_flight:sum"
+#: Requests in flight / concurrency limit, instant; labels workload, mode.
+UTILIZATION = "gemini_slo:utilization:ratio"
+#: The same averaged over a window.
+UTILIZATION_AVG = "gemini_slo:utilization:ratio_avg{window}"
+
+
+def windowed(template: str, window: str) -> str:
+    """Fill a ``{window}`` template: ``windowed(SLI_ERROR, "5m")``."""
+    return template.format(window=window)

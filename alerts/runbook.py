@@ -1,0 +1,239 @@
+"""alerts/runbook.md: one section per alert the spec generates, what it means, how to
+confirm it and what to do. The alerts' ``runbook_url`` annotations point at these
+sections (``#`` + the lowercased alert name, GitHub's heading anchor).
+
+The prose is data here; the generated part lists, per alert, the workloads and
+objectives of the spec it covers, so the runbook never describes an alert that does not
+exist or misses one that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gemini_slo.agent.spec import SloSpec
+from gemini_slo.alerts import names as n
+from gemini_slo.alerts import promql as q
+from gemini_slo.alerts import rules as r
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The hand-written part of one runbook section."""
+
+    meaning: str
+    confirm: tuple[str, ...]
+    act: tuple[str, ...]
+
+
+_BURN_CONFIRM = (
+    "Open the latency dashboard for the workload: the *SLO compliance* and *burn rate* "
+    "panels show the same recorded series the alert reads.",
+    "Query `gemini_slo:sli_error:ratio_rate5m` and `gemini_slo:sli_error:ratio_rate1h` for "
+    "the alert's workload and objective: far above the error budget in both confirms it.",
+    "Check whether the burn is one model or all: the per-model panels break it down by "
+    "`gen_ai_request_model`.",
+)
+
+ENTRIES: dict[str, Entry] = {
+    n.LATENCY_BURN: Entry(
+        "Too many calls are slower than a latency objective's threshold: at this rate the "
+        "error budget of the SLO period runs out within days (1h/5m pair) or about a week "
+        "(6h/30m pair). Interactive users are waiting.",
+        (
+            *_BURN_CONFIRM,
+            "Compare the agent's exact percentiles (p95/p99 panels) with the threshold; "
+            "look at queue wait: time spent queueing counts in end-to-end latency.",
+        ),
+        (
+            "If one model regressed, route traffic to another model or region.",
+            "If queue wait dominates, add concurrency (raise the AdmissionQueue limit) or "
+            "shed earlier (lower max_wait) to protect the calls that are admitted.",
+            "If the API itself is slow for all models, check the Gemini status page and "
+            "reduce output length (max_output_tokens) or thinking budget for the workload.",
+        ),
+    ),
+    n.TTFT_BURN: Entry(
+        "Too many streamed calls wait longer than the time-to-first-token threshold; users "
+        "perceive delays beyond 200-300 ms. The budget burns fast enough to page.",
+        (
+            *_BURN_CONFIRM,
+            "Compare the TTFT percentiles with end-to-end latency: a TTFT rise alone points "
+            "at prompt processing (long prompts, cache misses) or server-side queueing.",
+        ),
+        (
+            "Check prompt sizes (input tokens per call) and context-cache hit rates.",
+            "Move the workload to a lower-latency model or tier (priority) if it is "
+            "overloaded; lower thinking budgets delay the first chunk less.",
+        ),
+    ),
+    n.AVAILABILITY_BURN: Entry(
+        "Too many calls fail (error, timeout, shed by the queue, or 429); the availability "
+        "error budget burns fast enough to page.",
+        (
+            *_BURN_CONFIRM,
+            "Break failures down by `gemini_slo_outcome` and `error_type` on the *errors by "
+            "type* panel: 429s are quota, 5xx are the API, timeouts are deadlines.",
+        ),
+        (
+            "429: request a quota increase or spread load; add retries with backoff only "
+            "if the deadline allows it.",
+            "5xx: check the Gemini status page, fail over to another region or model.",
+            "Timeouts or sheds: see GeminiSloTimeoutSpike and GeminiSloShedSpike.",
+        ),
+    ),
+    n.TIMEOUT_SPIKE: Entry(
+        "The share of calls that time out is burning the timeout budget at page speed; it "
+        "warns because availability already pages on the same failures.",
+        (
+            'Query `gemini_slo:sli_error:ratio_rate5m{objective="timeout_ratio"}`.',
+            "Compare the timeout rate with latency percentiles: a latency regression turns "
+            "into timeouts once calls reach the client deadline.",
+        ),
+        (
+            "Follow GeminiSloLatencyBurnRate if latency rose.",
+            "If deadlines are too tight for the model's normal p99, raise them or use a "
+            "faster model; do not hide a regression by raising them.",
+        ),
+    ),
+    n.SHED_SPIKE: Entry(
+        "The admission queue sheds (rejects) calls at page speed: calls would have waited "
+        "longer than max_wait or past their deadline, so they were refused at once.",
+        (
+            'Query `gemini_slo:sli_error:ratio_rate5m{objective="shed_ratio"}` and the queue '
+            "depth and queue wait panels.",
+            "Check utilization: shedding with utilization near 100% means the concurrency "
+            "limit is too low for the offered load.",
+        ),
+        (
+            "Raise the concurrency limit if the quota allows it, or add capacity.",
+            "If a traffic burst is the cause, shedding is doing its job: confirm it ends.",
+        ),
+    ),
+    n.QUEUE_SATURATED: Entry(
+        "Calls wait in the admission queue longer than the queue-wait objective: the "
+        "concurrency limit is saturated and every admitted call pays the wait.",
+        (
+            "Queue depth and queue wait panels of the latency dashboard; utilization close "
+            "to 100% confirms saturation.",
+        ),
+        (
+            "Raise the concurrency limit (within quota) or reduce offered load.",
+            "Lower max_wait so that calls that cannot be served in time are shed early.",
+        ),
+    ),
+    n.HEADROOM_LOW: Entry(
+        "Utilization (requests in flight / concurrency limit) stays above the spec's "
+        "headroom ceiling. Latency-mode workloads keep 40-60% headroom so that bursts do "
+        "not queue; without it the next burst becomes a latency page.",
+        ("Utilization panel against its ceiling line; requests in flight by model.",),
+        (
+            "Raise the concurrency limit or add capacity before the next peak.",
+            "Move background or batch traffic off this workload (to a throughput-mode workload).",
+        ),
+    ),
+    n.TOKEN_THROUGHPUT_LOW: Entry(
+        "The workload is busy but generates fewer tokens per second (output + thoughts) "
+        "than its floor, sustained: the batch will finish late.",
+        (
+            "Throughput dashboard: tokens/s (1m, 5m, 1h) against the floor, requests in "
+            "flight, 429 rate.",
+        ),
+        (
+            "Low utilization too: feed more work or raise concurrency.",
+            "429s: the quota caps throughput; request more or spread across projects/models.",
+            "Slow calls: check the model's latency and output lengths.",
+        ),
+    ),
+    n.COST_HIGH: Entry(
+        "The workload pays more per 1M billable tokens than its ceiling over the last hour: "
+        "a pricier model, longer thinking, or lost caching.",
+        (
+            "Throughput dashboard: cost per 1M tokens and tokens by type (thoughts and "
+            "input vs cached); cost per hour.",
+        ),
+        (
+            "Check the model mix (`gen_ai_request_model`) and thinking budgets.",
+            "Use the Batch API or flex tier (50% price) for work that tolerates it.",
+        ),
+    ),
+    n.UTILIZATION_LOW: Entry(
+        "The workload keeps its concurrency limit mostly idle while it has work: "
+        "throughput-mode workloads should run hot (80-90%); idle capacity is wasted money "
+        "and a lower throughput than possible.",
+        ("Utilization panel against its floor; requests in flight vs the limit.",),
+        (
+            "Raise the number of concurrent workers (or the producer rate) to fill the limit.",
+            "If the limit is larger than the quota allows, lower it to what is usable.",
+        ),
+    ),
+    n.RATE_LIMIT_STORM: Entry(
+        "More than the allowed share of calls are answered 429 RESOURCE_EXHAUSTED: the "
+        "workload runs into its quota.",
+        ("429 rate panel of the throughput dashboard; errors by type.",),
+        (
+            "Reduce concurrency to the quota, or request a quota increase.",
+            "Retry 429s with the server's retryDelay, never in a tight loop.",
+        ),
+    ),
+    n.ERROR_BUDGET_BURN: Entry(
+        "Failed calls burn the workload's error budget at ticket speed (1d/2h or 3d/6h "
+        "pairs): the period's budget will be gone before the period ends.",
+        (
+            "Error budget panel of the throughput dashboard; "
+            '`gemini_slo:sli_error:ratio_rate1h{objective="error_ratio"}` by outcome.',
+        ),
+        ("Fix the dominant failure (see errors by type); for 429s see GeminiSloRateLimitStorm.",),
+    ),
+    n.STALLED: Entry(
+        "Calls are in flight but no output or thought token has been generated for the "
+        "spec's stall time: the batch makes no progress. This is the one throughput page.",
+        (
+            "Throughput dashboard: tokens/s at zero while requests in flight stay up.",
+            "Check the API (status page) and the client process (stuck connections, a "
+            "hung event loop).",
+        ),
+        (
+            "Restart stuck workers; cancel and resubmit the in-flight calls.",
+            "If calls legitimately run longer than the stall time (very long generations), "
+            "raise `stall.after` in the spec.",
+        ),
+    ),
+}
+
+
+def runbook_markdown(spec: SloSpec) -> str:
+    """The whole runbook.md text."""
+    rules = [rule for w in spec.workloads for rule in r.alerting_group(spec, w)["rules"]]
+    lines = [
+        "<!-- generated by gemini-slo generate, do not edit: see alerts/runbook.py -->",
+        "# gemini-slo alert runbook",
+        "",
+        "One section per alert. Every alert carries `gemini_slo_workload`, `gemini_slo_mode`",
+        "and `severity` (critical pages, warning opens a ticket); objective alerts also carry",
+        "`objective`, burn-rate alerts `burn_window`. Dashboards: *Gemini SLO / Latency*,",
+        "*Gemini SLO / Throughput* and *Gemini SLO / Overview*.",
+        "",
+    ]
+    for alert in r.alert_names(spec):
+        entry = ENTRIES[alert]
+        mine = [x for x in rules if x["alert"] == alert]
+        severities = sorted({x["labels"][n.LABEL_SEVERITY] for x in mine})
+        lines += [f"## {alert}", "", f"Severity: {', '.join(severities)}.", "", entry.meaning, ""]
+        lines.append("Generated for:")
+        lines.append("")
+        seen: set[tuple[str, str]] = set()
+        for x in mine:
+            labels = x["labels"]
+            key = (labels[q.WORKLOAD], labels.get("objective", ""))
+            if key in seen:
+                continue
+            seen.add(key)
+            objective = spec.workload(key[0]).objective(key[1])
+            lines.append(f"- `{key[0]}` / `{key[1]}`: {objective.summary}")
+        lines += ["", "How to confirm:", ""]
+        lines += [f"- {c}" for c in entry.confirm]
+        lines += ["", "What to do:", ""]
+        lines += [f"- {c}" for c in entry.act]
+        lines.append("")
+    return "\n".join(lines)

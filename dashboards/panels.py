@@ -1,0 +1,71 @@
+"""PromQL of the dashboard panels, over the contract and the recording rules.
+
+Templates use Grafana's variables ``$workload``, ``$model`` and ``$__rate_interval``. Raw
+metrics are always aggregated ``sum by (gemini_slo_workload, ...)`` (see
+:mod:`gemini_slo.alerts.promql`); SLO series come from the recording rules in
+:mod:`gemini_slo.alerts.names`, so a panel and the alert next to it show the same number.
+"""
+
+from __future__ import annotations
+
+from gemini_slo.alerts import names as n
+from gemini_slo.alerts import promql as q
+from gemini_slo.dashboards.common import MODEL, RATE, WORKLOAD
+from gemini_slo.instrumentation import signals as s
+
+OK = f'{s.LABEL_OUTCOME}="{s.Outcome.OK.value}"'
+NOT_OK = f'{s.LABEL_OUTCOME}!="{s.Outcome.OK.value}"'
+
+
+def recorded(template: str, window: str | None = None, *matchers: str) -> str:
+    """A recorded series of the selected workload: ``name{gemini_slo_workload=~"$workload"}``."""
+    name = n.windowed(template, window) if window else template
+    return q.sel(name, WORKLOAD, *matchers)
+
+
+def objective_line(objective_regex: str) -> str:
+    """The static threshold series of the objectives matching a regex (objective lines)."""
+    return recorded(n.OBJECTIVE_THRESHOLD, None, f'{s.LABEL_OBJECTIVE}=~"{objective_regex}"')
+
+
+def agent_percentile(metric: str, quantiles: str = "0.5|0.95|0.99") -> str:
+    """The agent's exact percentiles (merged exponential histograms), per model."""
+    matchers = (WORKLOAD, MODEL, f'{s.LABEL_QUANTILE}=~"{quantiles}"', f'{s.LABEL_WINDOW}="1m"')
+    return (
+        f"max by ({q.WORKLOAD}, {s.LABEL_MODEL}, {s.LABEL_QUANTILE}) ({q.sel(metric, *matchers)})"
+    )
+
+
+def histogram_quantile(
+    quantile: float, histogram: str, *matchers: str, labels: tuple[str, ...] = ()
+) -> str:
+    """``histogram_quantile`` over a classic histogram, summed over instances."""
+    inner = q.rate_sum(f"{histogram}_bucket", RATE, WORKLOAD, *matchers, labels=(*labels, "le"))
+    return f"histogram_quantile({quantile:g}, {inner})"
+
+
+def outcome_ratio(*outcomes: s.Outcome) -> str:
+    """Share of the selected workload's calls with these outcomes (0, not empty, when none)."""
+    values = tuple(o.value for o in outcomes)
+    bad = q.rate_sum(q.CALLS, RATE, WORKLOAD, MODEL, q.one_of(s.LABEL_OUTCOME, values))
+    total = q.rate_sum(q.CALLS, RATE, WORKLOAD, MODEL)
+    return q.ratio_or_zero(bad, total)
+
+
+def errors_by_type() -> str:
+    """Failed (not ok) calls per second by outcome and error.type; 0 when there are none."""
+    bad = q.rate_sum(
+        q.CALLS, RATE, WORKLOAD, MODEL, NOT_OK, labels=(s.LABEL_OUTCOME, s.LABEL_ERROR_TYPE)
+    )
+    zero = f"0 * {q.rate_sum(q.CALLS, RATE, WORKLOAD, MODEL)}"
+    return f"{bad}\nor on ({q.WORKLOAD})\n{zero}"
+
+
+def calls_by_outcome() -> str:
+    """Calls per second by outcome."""
+    return q.rate_sum(q.CALLS, RATE, WORKLOAD, MODEL, labels=(s.LABEL_OUTCOME,))
+
+
+def burn_rate(window: str) -> str:
+    """Error-budget burn rate of every budgeted objective over a recorded window."""
+    return f"{recorded(n.SLI_ERROR, window)}\n/\n{recorded(n.ERROR_BUDGET)}"

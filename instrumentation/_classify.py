@@ -1,0 +1,66 @@
+"""Outcome and ``error.type`` of a failed call, from the exception google-genai (or the app) raised.
+
+What google-genai 3.x really raises (REFERENCE.md): ``errors.ClientError``/``ServerError``
+(both ``errors.APIError``) with the HTTP status in ``.code``; ``httpx2.ReadTimeout`` on a
+sync timeout; the builtin ``TimeoutError`` (aiohttp) on an async one; connection errors.
+Timeouts are recognised by walking the class hierarchy for a timeout class (builtin
+``TimeoutError``, or any class whose name contains ``Timeout`` such as
+``httpx2.TimeoutException``, ``httpx.TimeoutException`` or ``aiohttp.ServerTimeoutError``),
+so that neither httpx2 nor aiohttp is imported here.
+
+``error.type`` follows the official OpenTelemetry instrumentation: the HTTP status code as a
+string for API errors (``'429'``), else the fully qualified class name, builtins bare
+(``'httpx2.ReadTimeout'``, ``'TimeoutError'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gemini_slo.instrumentation.signals import Outcome
+from google.genai import errors as genai_errors
+
+_cache: dict[type[BaseException], tuple[Outcome, str]] = {}
+
+
+class DeadlineExceeded(TimeoutError):
+    """A call ran past the ``deadline`` given to ``observe()`` (outcome ``timeout``)."""
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName``, or the bare name for builtins (as OTel's ``error.type``)."""
+    module = cls.__module__
+    if module and module != "builtins":
+        return f"{module}.{cls.__qualname__}"
+    return cls.__qualname__
+
+
+def _is_timeout(cls: type[BaseException]) -> bool:
+    if issubclass(cls, (TimeoutError, asyncio.CancelledError)):
+        # asyncio.TimeoutError is TimeoutError since 3.11; a cancelled call is a caller
+        # that gave up (asyncio.wait_for, a disconnected client): the client timed out.
+        return True
+    return any("Timeout" in base.__name__ for base in cls.__mro__)
+
+
+def classify(exc: BaseException) -> tuple[Outcome, str]:
+    """``(outcome, error.type)`` of a call that raised ``exc``."""
+    if isinstance(exc, genai_errors.APIError):
+        code = exc.code
+        if code == 429:
+            return Outcome.RATE_LIMITED, "429"
+        # Server-side 408/504 stay errors: the client did not give up, the server failed.
+        return Outcome.ERROR, str(code)
+    cls = type(exc)
+    hit = _cache.get(cls)
+    if hit is None:
+        from gemini_slo.instrumentation.admission import QueueRejected
+
+        if issubclass(cls, QueueRejected):
+            outcome = Outcome.REJECTED
+        elif _is_timeout(cls):
+            outcome = Outcome.TIMEOUT
+        else:
+            outcome = Outcome.ERROR
+        hit = _cache[cls] = (outcome, qualified_name(cls))
+    return hit

@@ -1,0 +1,74 @@
+"""Reading a google-genai response: token usage, model version, blocked or not.
+
+Usage comes from ``usage_metadata`` (REFERENCE.md): ``prompt_token_count`` (cached content
+included), ``candidates_token_count``, ``thoughts_token_count``,
+``cached_content_token_count`` (a subset of the prompt), ``tool_use_prompt_token_count``.
+A stream carries *cumulative* usage on its chunks: callers pass the last chunk, never a sum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gemini_slo.instrumentation._registry import Usage
+from google.genai import types
+
+_Response = types.GenerateContentResponse
+
+#: Finish reasons that mean the content was filtered: the call is ``blocked``.
+BLOCKING_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+    }
+)
+
+
+def is_response(obj: object) -> bool:
+    """Whether ``obj`` is a google-genai GenerateContentResponse (or a stream chunk)."""
+    return isinstance(obj, _Response)
+
+
+def usage_of(response: Any) -> Usage | None:
+    """The usage a response (or the final chunk of a stream) reports, or None."""
+    metadata = getattr(response, "usage_metadata", None)
+    if metadata is None:
+        return None
+    return Usage(
+        metadata.prompt_token_count or 0,
+        metadata.candidates_token_count or 0,
+        metadata.thoughts_token_count or 0,
+        metadata.cached_content_token_count or 0,
+        metadata.tool_use_prompt_token_count or 0,
+    )
+
+
+def model_version_of(response: Any) -> str | None:
+    """The response's ``model_version`` (the model that answered), if any."""
+    version = getattr(response, "model_version", None)
+    return version if isinstance(version, str) and version else None
+
+
+def is_blocked(response: Any, *, stream: bool = False) -> bool:
+    """Whether the API answered but filtered the content.
+
+    A blocked prompt has ``prompt_feedback.block_reason`` and no candidates; a filtered
+    answer ends with a SAFETY-like finish reason. For a stream, ``response`` is its last
+    chunk; a final chunk without candidates is normal there (usage only), so a stream
+    counts as blocked only on a block reason or a filtering finish reason.
+    """
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason:
+        return True
+    candidates = response.candidates
+    if not candidates:
+        return not stream
+    for candidate in candidates:
+        reason = candidate.finish_reason
+        if reason is not None and str(getattr(reason, "value", reason)) in BLOCKING_FINISH_REASONS:
+            return True
+    return False

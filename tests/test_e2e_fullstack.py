@@ -1,0 +1,166 @@
+"""The whole system, as the demo runs it: does an injected regression page someone?
+
+Emulator, agent (example spec with ``alerting.window_scale: 60``: a 1h window lasts 1m),
+both reference workloads in their own processes, Prometheus evaluating the generated rules
+every second, Alertmanager with the generated routes pointed at our webhook. Then:
+
+1. healthy phase: no page may arrive;
+2. a latency regression on the chat model (emulator ``latency_multiplier`` x5) must page
+   (GeminiSloLatencyBurnRate, critical) within 2 minutes of the fault; at the same time a
+   token-rate drop on the batch model (decode x0.3) must open the throughput ticket
+   (GeminiSloTokenThroughputLow, warning) and must not page the batch workload;
+3. a stall on the batch model (requests held open) must page (GeminiSloStalled).
+
+The detection times are printed in the terminal summary (and recorded as properties in the
+JUnit XML).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gemini_slo.agent import stack as st
+from gemini_slo.agent.spec import load_spec
+from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
+from gemini_slo.alerts import names
+from gemini_slo.emulator.testing import RemoteEmulator
+from gemini_slo.instrumentation import signals as S
+
+pytestmark = [pytest.mark.slow, pytest.mark.prometheus, pytest.mark.alertmanager]
+
+#: The requirement: a latency regression pages within this many seconds.
+PAGE_WITHIN_S = 120.0
+HEALTHY_S = 45.0
+#: Generous waits for a loaded CI machine; the 2-minute requirement is asserted separately.
+TICKET_TIMEOUT_S = 180.0
+STALL_TIMEOUT_S = 150.0
+
+
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """Show a line in the terminal even without -s (and keep it in the JUnit XML)."""
+    plugins = request.config.pluginmanager
+    reporter = plugins.getplugin("terminalreporter")
+    capture = plugins.getplugin("capturemanager")
+    if reporter is None or capture is None:  # pragma: no cover - plugins turned off
+        print(f"[e2e] {line}")
+        return
+    # Output capture holds fd 1 during the test; step around it for this one line.
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"[e2e] {line}")
+
+
+def _alert(name: str, workload: str, *, firing: bool = True) -> Callable[[ReceivedAlert], bool]:
+    def match(a: ReceivedAlert) -> bool:
+        return a.name == name and a.labels.get(S.LABEL_WORKLOAD) == workload and a.firing == firing
+
+    return match
+
+
+def _sleep_checking(full: st.FullStack, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        full.check_alive()
+        time.sleep(min(2.0, max(0.0, end - time.monotonic())))
+
+
+def _diagnose(full: st.FullStack) -> str:
+    """What Prometheus thinks, for a failure message."""
+    assert full.stack is not None
+    lines = [
+        f"{a['labels'].get('alertname')} {a['state']} {a['labels']}" for a in full.stack.alerts()
+    ]
+    return "active alerts in Prometheus:\n  " + "\n  ".join(lines or ["(none)"])
+
+
+def test_pages_and_tickets_end_to_end(
+    require_binary: Any,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Healthy: no page. Latency regression: page < 2 min. Token-rate drop: ticket. Stall: page."""
+    require_binary("prometheus")
+    require_binary("prometheus-alertmanager")
+    with st.FullStack(tmp_path, window_scale=60, time_scale=0.3, monitoring=True) as full:
+        assert full.stack is not None and full.stack.webhook is not None
+        hook: WebhookReceiver = full.stack.webhook
+        spec = load_spec(full.spec_path)
+        chat = spec.by_mode(S.Mode.LATENCY)[0]
+        batch = spec.by_mode(S.Mode.THROUGHPUT)[0]
+        full.start_load(
+            "latency", "--workload", chat.name, "--rate", "10", name="chat", duration=900
+        )
+        full.start_load(
+            "throughput",
+            "--workload",
+            batch.name,
+            "--concurrency",
+            "16",
+            name="batch",
+            duration=900,
+        )
+        full.wait_for_traffic((chat.name, batch.name), timeout=120)
+        loaded = full.stack.rules()
+        assert sum(len(g["rules"]) for g in loaded) > 0, "the generated rules did not load"
+
+        # 1. Healthy: nobody is paged.
+        healthy_from = time.time()
+        _sleep_checking(full, HEALTHY_S)
+        pages = [a for a in hook.alerts if a.firing and a.severity == names.Severity.CRITICAL]
+        assert not pages, f"paged during the healthy phase: {[a.describe() for a in pages]}"
+        tickets = [a.describe() for a in hook.alerts if a.firing]
+        _report(
+            request,
+            f"healthy phase {time.time() - healthy_from:.0f}s: no page; tickets: {tickets or 'none'}",
+        )
+
+        # 2. A latency regression on chat and a token-rate drop on batch, at once.
+        emulator = RemoteEmulator(full.emulator_url)
+        emulator.set_fault("latency_multiplier", model=chat.models[0], factor=5.0)
+        emulator.set_fault("token_rate", model=batch.models[0], factor=0.3)
+        fault_at = time.time()
+        page = hook.wait_for(
+            _alert(names.LATENCY_BURN, chat.name), timeout=PAGE_WITHIN_S + 60, since=fault_at
+        )
+        assert page is not None, f"no latency page for {chat.name}\n{_diagnose(full)}"
+        page_s = page.received_at - fault_at
+        record_property("latency_page_seconds", round(page_s, 1))
+        _report(request, f"latency regression -> {page.name} page after {page_s:.1f}s")
+        assert page.severity == names.Severity.CRITICAL
+        assert page_s <= PAGE_WITHIN_S, f"the page took {page_s:.0f}s (> {PAGE_WITHIN_S:.0f}s)"
+
+        ticket = hook.wait_for(
+            _alert(names.TOKEN_THROUGHPUT_LOW, batch.name), timeout=TICKET_TIMEOUT_S, since=fault_at
+        )
+        assert ticket is not None, f"no token-throughput ticket for {batch.name}\n{_diagnose(full)}"
+        ticket_s = ticket.received_at - fault_at
+        record_property("token_rate_ticket_seconds", round(ticket_s, 1))
+        _report(request, f"token-rate drop -> {ticket.name} ticket after {ticket_s:.1f}s")
+        assert ticket.severity == names.Severity.WARNING
+        batch_pages = [
+            a.describe()
+            for a in hook.alerts
+            if a.received_at >= fault_at
+            and a.firing
+            and a.severity == names.Severity.CRITICAL
+            and a.labels.get(S.LABEL_WORKLOAD) == batch.name
+        ]
+        assert not batch_pages, f"a slowdown paged the batch workload: {batch_pages}"
+        emulator.clear_faults()
+
+        # 3. A stall: requests held open, no tokens while calls are in flight.
+        emulator.set_fault("stall", model=batch.models[0])
+        stall_at = time.time()
+        stall = hook.wait_for(
+            _alert(names.STALLED, batch.name), timeout=STALL_TIMEOUT_S, since=stall_at
+        )
+        assert stall is not None, f"no stall page for {batch.name}\n{_diagnose(full)}"
+        stall_s = stall.received_at - stall_at
+        record_property("stall_page_seconds", round(stall_s, 1))
+        _report(request, f"stall -> {stall.name} page after {stall_s:.1f}s")
+        assert stall.severity == names.Severity.CRITICAL
+        emulator.clear_faults()
