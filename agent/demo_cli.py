@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gemini_slo.agent import stack as st
+from gemini_slo.agent.spec import SloSpec, Workload, load_spec
 from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
 from gemini_slo.alerts import names
 from gemini_slo.emulator.testing import RemoteEmulator
@@ -106,30 +107,34 @@ def _status(full: st.FullStack) -> None:
     _say(result.stdout.rstrip() or result.stderr.rstrip())
 
 
-def _chat_model(full: st.FullStack) -> str:
-    from gemini_slo.agent.spec import load_spec
-
-    spec = load_spec(full.spec_path)
-    for workload in spec.by_mode(S.Mode.LATENCY):
-        return workload.models[0]
-    return "gemini-2.5-flash"
+def _first(spec: SloSpec, mode: S.Mode) -> Workload | None:
+    workloads = spec.by_mode(mode)
+    return workloads[0] if workloads else None
 
 
-def _is_chat_page(alert: ReceivedAlert) -> bool:
-    return (
-        alert.severity == "critical"
-        and alert.labels.get(S.LABEL_MODE) == S.Mode.LATENCY
-        and alert.name in (names.LATENCY_BURN, names.TTFT_BURN, names.AVAILABILITY_BURN)
-    )
+def _page_of(workload: str) -> Callable[[ReceivedAlert], bool]:
+    """A latency-mode page of ``workload`` (firing or resolved)."""
+    pages = (names.LATENCY_BURN, names.TTFT_BURN, names.AVAILABILITY_BURN)
+
+    def match(alert: ReceivedAlert) -> bool:
+        return (
+            alert.severity == names.Severity.CRITICAL
+            and alert.labels.get(S.LABEL_WORKLOAD) == workload
+            and alert.name in pages
+        )
+
+    return match
 
 
-def _wait_resolved(hook: WebhookReceiver, timeout: float) -> float | None:
-    """Wait until every chat page that fired has been notified resolved; return when."""
+def _wait_resolved(
+    hook: WebhookReceiver, is_page: Callable[[ReceivedAlert], bool], timeout: float
+) -> float | None:
+    """Wait until every page that fired has been notified resolved; return when."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         latest: dict[frozenset[tuple[str, str]], ReceivedAlert] = {}
         for alert in hook.alerts:
-            if _is_chat_page(alert):
+            if is_page(alert):
                 latest[frozenset(alert.labels.items())] = alert
         if latest and all(not a.firing for a in latest.values()):
             return max(a.received_at for a in latest.values())
@@ -145,12 +150,16 @@ def _wait_quiet(seconds: float, full: st.FullStack) -> None:
             if proc is not None and not proc.running():
                 raise st.StackError(f"{proc.name} exited:\n{proc.log_tail()}")
         if full.stack is not None:
+            generated = "|".join(S.GENERATED_TOKEN_TYPES)
             tokens = full.stack.query_value(
-                f"sum(rate({S.TOKENS.prometheus}[30s]))"  # everything generated, both workloads
+                f'sum(rate({S.TOKENS.prometheus}{{{S.LABEL_TOKEN_TYPE}=~"{generated}"}}[30s]))'
             )
             calls = full.stack.query_value(f"sum(rate({S.CALLS.prometheus}[30s]))")
             if tokens is not None and calls is not None:
-                _say(f"  Prometheus sees {calls:.1f} calls/s and {tokens:,.0f} tokens/s")
+                _say(
+                    f"  Prometheus sees {calls:.1f} calls/s and {tokens:,.0f} generated tokens/s"
+                    " (both workloads, last 30s)"
+                )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,31 +206,28 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     if full.stack is not None and full.stack.webhook is not None:
         full.stack.webhook.add_listener(_print_alert(started))
 
+    spec = load_spec(full.spec_path)
+    chat, batch = _first(spec, S.Mode.LATENCY), _first(spec, S.Mode.THROUGHPUT)
+    if chat is None:
+        raise st.StackError(f"{full.spec_path} has no latency-mode workload to inject a fault into")
     total = args.healthy_seconds + args.page_timeout + args.resolve_timeout + 120
     full.start_load(
-        "latency",
-        "--workload",
-        "chat",
-        "--rate",
-        f"{args.chat_rate:g}",
-        name="chat",
-        duration=total,
-    )
-    full.start_load(
-        "throughput",
-        "--workload",
-        "batch",
-        "--concurrency",
-        str(args.batch_concurrency),
-        name="batch",
-        duration=total,
-    )
-    _phase(
-        f"healthy phase: chat at {args.chat_rate:g}/s, batch x{args.batch_concurrency}, {args.healthy_seconds:.0f}s"
-    )
+        "latency", "--workload", chat.name, "--model", chat.models[0],
+        "--rate", f"{args.chat_rate:g}", name=chat.name, duration=total,
+    )  # fmt: skip
+    shape = f"{chat.name} at {args.chat_rate:g}/s"
+    if batch is not None:
+        full.start_load(
+            "throughput", "--workload", batch.name, "--model", batch.models[0],
+            "--concurrency", str(args.batch_concurrency), name=batch.name, duration=total,
+        )  # fmt: skip
+        shape += f", {batch.name} x{args.batch_concurrency}"
+    full.wait_for_traffic([w.name for w in (chat, batch) if w is not None])
+    _phase(f"healthy phase: {shape}, {args.healthy_seconds:.0f}s")
     _wait_quiet(args.healthy_seconds, full)
 
-    model = _chat_model(full)
+    model = chat.models[0]
+    is_page = _page_of(chat.name)
     emulator = RemoteEmulator(full.emulator_url)
     _phase(f"injecting a latency regression: {model} x{args.fault_factor:g}")
     fault = emulator.set_fault("latency_multiplier", model=model, factor=args.fault_factor)
@@ -229,7 +235,7 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     ok = True
     if full.stack is not None and full.stack.webhook is not None:
         page = full.stack.webhook.wait_for(
-            lambda a: a.firing and _is_chat_page(a), args.page_timeout, since=fault_at
+            lambda a: a.firing and is_page(a), args.page_timeout, since=fault_at
         )
         if page is None:
             _say(f"  no page within {args.page_timeout:.0f}s (see {full.workdir})")
@@ -240,9 +246,9 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
         _status(full)
         emulator.clear_fault(fault)
         cleared_at = time.time()
-        _phase("fault cleared; waiting for every chat page to resolve")
+        _phase(f"fault cleared; waiting for every {chat.name} page to resolve")
         if page is not None:
-            resolved_at = _wait_resolved(full.stack.webhook, args.resolve_timeout)
+            resolved_at = _wait_resolved(full.stack.webhook, is_page, args.resolve_timeout)
             if resolved_at is None:
                 _say(f"  still firing after {args.resolve_timeout:.0f}s")
                 ok = False

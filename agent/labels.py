@@ -60,7 +60,7 @@ class LabelTranslator:
 
     __slots__ = ("_cache", "max_cached")
 
-    def __init__(self, max_cached: int = 100_000) -> None:
+    def __init__(self, max_cached: int = 20_000) -> None:
         self._cache: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
         self.max_cached = max_cached
 

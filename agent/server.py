@@ -164,7 +164,8 @@ class Agent:
         interval = self.config.maintenance_interval
         while True:
             await asyncio.sleep(min(interval, self.config.snapshot_interval))
-            self.windows.tick()
+            with self.store.lock:
+                self.windows.tick()
             dropped = self.store.expire()
             if dropped:
                 log.info("series expired", count=dropped)

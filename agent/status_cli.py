@@ -61,7 +61,8 @@ def _fmt(value: Any, unit: str) -> str:
     if unit == "seconds":
         return f"{number * 1000:.0f} ms" if number < 10 else f"{number:.1f} s"
     if unit == "ratio":
-        return f"{number * 100:.3g}%"
+        percent = number * 100
+        return f"{percent:,.0f}%" if abs(percent) >= 1000 else f"{percent:.3g}%"
     if unit == "tokens_per_second":
         return f"{number:,.0f} tok/s"
     if unit == "usd_per_million_tokens":

@@ -60,6 +60,7 @@ import bisect
 import itertools
 import math
 import operator
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -188,6 +189,10 @@ _KIND_NAMES = {
     Kind.HISTOGRAM: "histogram",
     Kind.EXPONENTIAL_HISTOGRAM: "exponential histogram",
 }
+_VALID_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+#: A gauge and a non-monotonic sum are both Prometheus gauges with the same name and the
+#: same merge (live instances' last values summed): one family may receive both.
+_GAUGE_KINDS = {Kind.GAUGE, Kind.UP_DOWN_COUNTER}
 _KNOWN_HELP = {s.name: s.description for s in signals.INSTRUMENTATION_SIGNALS}
 
 
@@ -241,7 +246,10 @@ class Store:
         self.families: dict[str, Family] = {}
         self._family_names: dict[tuple[str, str, Kind], str] = {}
         self._bucket_maps: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
-        self._valid_bounds: set[tuple[float, ...]] = set()
+        # Valid bucket layouts seen, each kept as one shared tuple: every series and
+        # instance with that layout references it (memory), and comparing layouts is
+        # then usually an identity check (speed).
+        self._bounds: dict[tuple[float, ...], tuple[float, ...]] = {}
         self._labels = labels_mod.LabelTranslator()
 
     # ---- ingest -----------------------------------------------------------------------
@@ -277,12 +285,14 @@ class Store:
         name = self._family_names.get(key)
         if name is None:
             name = signals.prometheus_name(metric.name, metric.unit, kind)
+            if name[:1].isdigit():
+                name = "_" + name  # as Prometheus' own OTLP translation does
             if len(self._family_names) < 4 * self.limits.max_metrics:
                 self._family_names[key] = name
         family = self.families.get(name)
         if family is None:
-            if not metric.name:
-                rejections.add("invalid_metric", "metric without a name", npoints)
+            if not metric.name or not _VALID_NAME.match(name):
+                rejections.add("invalid_metric", f"invalid metric name {metric.name!r}", npoints)
                 return None
             if len(self.families) >= self.limits.max_metrics:
                 rejections.add(
@@ -297,7 +307,7 @@ class Store:
             )
             family = Family(name, metric.name, kind, metric.unit, help_text)
             self.families[name] = family
-        elif family.kind is not kind:
+        elif family.kind is not kind and {family.kind, kind} != _GAUGE_KINDS:
             rejections.add(
                 "type_conflict",
                 f"metric {metric.name!r} sent as a {_KIND_NAMES[kind]}, but "
@@ -498,17 +508,21 @@ class Store:
 
     # -- explicit histograms --
 
-    def _check_bounds(self, bounds: tuple[float, ...]) -> bool:
-        if bounds in self._valid_bounds:
-            return True
+    def _check_bounds(self, bounds: tuple[float, ...]) -> tuple[float, ...] | None:
+        """The shared copy of a valid layout; None when the bounds are invalid."""
+        shared = self._bounds.get(bounds)
+        if shared is not None:
+            return shared
         ok = (
             len(bounds) <= MAX_EXPLICIT_BOUNDS
             and all(math.isfinite(b) for b in bounds)
             and all(a < b for a, b in itertools.pairwise(bounds))
         )
-        if ok and len(self._valid_bounds) < 1000:
-            self._valid_bounds.add(bounds)
-        return ok
+        if not ok:
+            return None
+        if len(self._bounds) < 1000:
+            self._bounds[bounds] = bounds
+        return bounds
 
     def _bucket_map(self, src: tuple[float, ...], dst: tuple[float, ...]) -> list[int]:
         key = (src, dst)
@@ -544,12 +558,14 @@ class Store:
                     f"{family.name}: {len(counts)} bucket counts for {len(bounds)} bounds",
                 )
                 continue
-            if not self._check_bounds(bounds):
+            valid = self._check_bounds(bounds)
+            if valid is None:
                 rejections.add(
                     "inconsistent_histogram",
                     f"{family.name}: bounds must be finite and strictly increasing",
                 )
                 continue
+            bounds = valid
             if sum(counts) != count:
                 rejections.add(
                     "inconsistent_histogram", f"{family.name}: bucket counts do not add up to count"
@@ -578,7 +594,8 @@ class Store:
             inst.seen = now
             if not new and (start < inst.start or (start == inst.start and t < inst.time)):
                 continue
-            if new or start > inst.start or count < inst.count or bounds != inst.bounds:
+            changed = bounds is not inst.bounds and bounds != inst.bounds
+            if new or start > inst.start or count < inst.count or changed:
                 inc = counts
                 inc_count, inc_sum = count, total
             else:
@@ -600,7 +617,7 @@ class Store:
         self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float
     ) -> None:
         merged = series.buckets
-        if bounds == series.bounds:
+        if bounds is series.bounds or bounds == series.bounds:
             merged[:] = map(operator.add, merged, inc)
         else:
             assert series.bounds is not None

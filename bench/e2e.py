@@ -1,6 +1,6 @@
 """End-to-end benchmark: >= 10,000 tokens/s through instrumented calls, totals checked exactly.
 
-    .venv/bin/python bench/e2e.py [--duration 600] [--concurrency 64] [--time-scale 1.0]
+    .venv/bin/python bench/e2e.py [--duration 600] [--concurrency 64] [--time-scale 1.0] [--stream]
 
 Runs, each in its own process on 127.0.0.1: the emulator (the default latency profile,
 time scale 1), the agent, Prometheus scraping the agent every second, and the throughput
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0, help="emulator latency scale")
     parser.add_argument("--workload", default="batch")
     parser.add_argument("--model", default="gemini-2.5-flash-lite")
+    parser.add_argument(
+        "--stream", action="store_true", help="stream the generations (16-token chunks)"
+    )
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     if not st.find_binary(st.PROMETHEUS_BINARIES):
@@ -114,7 +117,8 @@ def _bench(args: argparse.Namespace, full: st.FullStack, stack: st.Stack) -> int
     stack.wait_scraped()
     print(
         f"load: {args.workload} (throughput) on {args.model}, concurrency {args.concurrency}, "
-        f"{args.duration:.0f}s, emulator time scale {args.time_scale:g}",
+        f"{args.duration:.0f}s, emulator time scale {args.time_scale:g}"
+        + (", streamed" if args.stream else ", not streamed"),
         flush=True,
     )
     started = time.time()
@@ -130,6 +134,7 @@ def _bench(args: argparse.Namespace, full: st.FullStack, stack: st.Stack) -> int
         str(args.max_output_tokens),
         "--progress-every",
         "30",
+        *(["--stream"] if args.stream else []),
         name="bench",
         duration=args.duration,
     )

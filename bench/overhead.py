@@ -30,12 +30,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gemini_slo.emulator.testing import RemoteEmulator
-from gemini_slo.instrumentation import Registry, instrument, uninstrument
+from gemini_slo.instrumentation import Registry, instrument, observe, uninstrument
 from google import genai
 from google.genai import models as genai_models
 from google.genai import types
@@ -147,6 +147,11 @@ def report(title: str, results: Results) -> dict[str, float]:
         ours = added_us(results, "gemini-slo", which)
         official = added_us(results, "official", which)
         ratio = official / ours if ours > 0 else float("inf")
+        decorated = (
+            f" | @observe +{added_us(results, '@observe', which):6.1f} us"
+            if "@observe" in results
+            else ""
+        )
         control = (
             f" | A/A control {added_us(results, 'control', which):+6.1f} us"
             if "control" in results
@@ -154,7 +159,7 @@ def report(title: str, results: Results) -> dict[str, float]:
         )
         print(
             f"  {title:<38} {clock:<4} bare {bare_us:8.1f} us/call | gemini-slo +{ours:6.1f} us"
-            f" | official +{official:7.1f} us | official/ours {ratio:5.1f}x{control}"
+            f" | official +{official:7.1f} us | official/ours {ratio:5.1f}x{decorated}{control}"
         )
         out[f"{clock}_ours"], out[f"{clock}_official"], out[f"{clock}_ratio"] = (
             ours,
@@ -168,14 +173,44 @@ def noop() -> None:
     pass
 
 
+def observed_call(client: genai.Client, stream: bool) -> Callable[[], None]:
+    """A call through an @observe-decorated function (uninstrumented client): the decorator
+    reads usage from the returned response, or from the last chunk the generator yields."""
+    registry = Registry()
+    if stream:
+
+        @observe(workload="bench", registry=registry)
+        def chunks() -> Iterator[types.GenerateContentResponse]:
+            yield from client.models.generate_content_stream(
+                model=MODEL, contents="Tell me about SLOs", config=CONFIG
+            )
+
+        def consume() -> None:
+            for _ in chunks():
+                pass
+
+        return consume
+
+    @observe(workload="bench", registry=registry)
+    def answer() -> types.GenerateContentResponse:
+        return client.models.generate_content(
+            model=MODEL, contents="Tell me about SLOs", config=CONFIG
+        )
+
+    def call() -> None:
+        answer()
+
+    return call
+
+
 def http_bench(
     url: str, rounds: int, batch: int, official: Official
 ) -> dict[str, dict[str, float]]:
     options = types.HttpOptions(base_url=url)
     # One client per variant (own connection pool), and a second bare one as an A/A control
     # that shows the noise floor of the comparison.
-    bare, control, ours, theirs = (
-        genai.Client(api_key="bench", http_options=options) for _ in range(4)
+    bare, control, ours, decorated, theirs = (
+        genai.Client(api_key="bench", http_options=options) for _ in range(5)
     )
     instrument(ours, workload="bench", registry=Registry())
     out = {}
@@ -184,6 +219,7 @@ def http_bench(
             "bare": (noop, lambda stream=stream: one_call(bare, stream), noop),
             "control": (noop, lambda stream=stream: one_call(control, stream), noop),
             "gemini-slo": (noop, lambda stream=stream: one_call(ours, stream), noop),
+            "@observe": (noop, observed_call(decorated, stream), noop),
             "official": (official.on, lambda stream=stream: one_call(theirs, stream), official.off),
         }
         title = "emulator, " + ("streamed" if stream else "non-streamed")

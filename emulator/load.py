@@ -104,6 +104,8 @@ class LoadConfig:
     """After a stop (Ctrl-C, SIGTERM), how long in-flight calls may take instead."""
     instrument: bool = True
     """Decorate the calls with ``observe`` (False: a bare baseline)."""
+    stream: bool = False
+    """throughput mode: stream each generation (chunks through the instrumentation)."""
     warmup: bool = True
     """Make one countTokens call first (connection pool, lazy imports), outside the figures;
     countTokens adds nothing to the emulator's token ground truth."""
@@ -134,6 +136,7 @@ class LoadConfig:
             drain_s=self.drain_s,
             stop_grace_s=self.stop_grace_s,
             instrument=self.instrument,
+            stream=self.stream,
             warmup=self.warmup,
         )
 
@@ -481,8 +484,22 @@ class _Workload:
                 model=config.model, contents=prompt, config=request
             )
 
+        async def generate_stream(prompt: str) -> AsyncIterator[types.GenerateContentResponse]:
+            stream = await client.aio.models.generate_content_stream(
+                model=config.model, contents=prompt, config=request
+            )
+            async for chunk in stream:
+                yield chunk
+
+        if config.stream:
+            return self._instrument_throughput(generate_stream)
+        return self._instrument_throughput(generate)
+
+    def _instrument_throughput(self, fn: Callable[[str], Any]) -> Callable[[str], Any]:
+        config = self.config
+
         if not config.instrument:
-            return generate
+            return fn
         from gemini_slo.instrumentation import observe
 
         decorated: Callable[[str], Any] = observe(
@@ -490,7 +507,7 @@ class _Workload:
             mode="throughput",
             model=config.model,
             concurrency_limit=config.concurrency,
-        )(generate)
+        )(fn)
         return decorated
 
     def batch_prompt(self, n: int) -> str:
@@ -520,7 +537,13 @@ class _Workload:
         start = time.monotonic()
         self.recorder.in_flight += 1
         try:
-            response = await self.generate(prompt)
+            if self.config.stream:
+                # The final chunk carries the cumulative usage (and the finish reason).
+                response = None
+                async for chunk in self.generate(prompt):
+                    response = chunk
+            else:
+                response = await self.generate(prompt)
         except Exception as exc:
             outcome, error_type = _classify(exc)
             self._record(start, outcome, None, None, error_type)

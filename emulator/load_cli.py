@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-queue-wait", type=float, default=0.25, help="latency: shed beyond this wait, s"
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="throughput: call timeout, s")
+    parser.add_argument("--stream", action="store_true", help="throughput: stream the generations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress-every", type=float, default=10.0, help="plain output, seconds")
     parser.add_argument("--json", default=None, help="write the summary as JSON ('-' = stdout)")
@@ -96,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         timeout_s=args.timeout,
         emulator=args.emulator,
         seed=args.seed,
+        stream=args.stream,
     ).resolved()
 
 

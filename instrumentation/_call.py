@@ -1,9 +1,12 @@
 """One instrumented call: its handle, its lifecycle and the single place where it is recorded.
 
-Both ``observe()`` and the google-genai patch go through :class:`Call`: ``begin`` (in-flight
-+1), optionally ``admit``/``admit_async`` (an AdmissionQueue slot), then exactly one
-``finish`` (which records everything and is idempotent, so that a stream closed early, a
-generator collected, or a double exit can never count twice).
+``observe()`` goes through :class:`Call`: optionally ``admit``/``admit_async`` (an
+AdmissionQueue slot), ``begin`` (in-flight +1), then exactly one ``finish`` (which records
+everything and is idempotent, so that a stream closed early, a generator collected, or a
+double exit can never count twice). Recording is two events submitted to the registry
+(started, finished); see ``_registry.py``. The google-genai patch uses a Call only when it
+must (a per-call log); its lean path submits the same two events directly (``_patch.py``,
+``_streams.lean_stream``).
 
 The active call lives in a context variable, so that an SDK call made inside an
 ``observe`` scope (same thread, same task, or a task created inside it) contributes its

@@ -319,3 +319,20 @@ def test_auth_off_accepts_anyone(agent: AgentHandle) -> None:
     """Without a token file, no Authorization header is needed (bind 127.0.0.1 then)."""
     assert agent.token is None
     assert urllib.request.urlopen(agent.metrics_url, timeout=5).status == 200
+
+
+def test_a_burst_of_label_values_over_http() -> None:
+    """10,000 new label values in one export: partial success saying so, memory bounded."""
+    with running_agent(max_series_per_metric=50) as agent:
+        points = [({**ATTRS, "request_id": f"r{i}"}, 1.0) for i in range(10_000)]
+        body = otlp_request([sum_metric(CALLS, points)]).SerializeToString()
+        status, payload, _ = post_otlp(url(agent), body)
+        assert status == 200
+        partial = ExportMetricsServiceResponse.FromString(payload).partial_success
+        assert partial.rejected_data_points == 10_000 - 100
+        assert "cardinality limit of 50 series" in partial.error_message
+        assert "overflow" in partial.error_message
+        assert agent.store.series_count() == 51
+        text = agent.scrape()
+        assert 'otel_metric_overflow="true"' in text
+        assert "gemini_slo_agent_overflow_points_total" in text

@@ -256,16 +256,20 @@ def test_invalid_points_are_rejected_and_nothing_stored_changes() -> None:
 
 
 def test_type_conflict_is_rejected() -> None:
-    """The same metric as a gauge after a counter is refused, the counter kept."""
+    """The same Prometheus name as another type (histogram after a gauge) is refused."""
     store, _ = make_store()
     store.ingest(otlp_request([sum_metric("x.y", [(ATTRS, 5)], unit="1")]))
     result = store.ingest(
         otlp_request([sum_metric("x.y", [(ATTRS, 5)], unit="1", monotonic=False)])
     )
     assert result.rejected == 0  # a non-monotonic sum is another family name (no _total)
-    result = store.ingest(otlp_request([gauge_metric("x.y", [(ATTRS, 1)], unit="1")]))
+    result = store.ingest(
+        otlp_request([histogram_metric("x.y", ATTRS, [1.0], [1, 0], 0.5, unit="1")])
+    )
     assert result.rejected == 1
+    assert "is a non-monotonic sum" in result.error_message()
     assert "x_y_ratio_total" in scrape(store)
+    assert "x_y_ratio" in scrape(store)
 
 
 def test_cardinality_limit_folds_into_overflow_series() -> None:
@@ -393,3 +397,36 @@ def test_fast_render_equals_generate_latest() -> None:
 
     assert parsed(fast) == parsed(slow)
     assert "note" in fast
+
+
+def test_odd_metric_names_never_break_the_scrape() -> None:
+    """Names that are not valid Prometheus names are fixed (leading digit) or refused."""
+    store, _ = make_store()
+    result = store.ingest(
+        otlp_request(
+            [
+                sum_metric("9lives", [(ATTRS, 1)], unit="1"),
+                sum_metric("héllo wörld", [(ATTRS, 1)], unit="1"),
+                sum_metric("", [(ATTRS, 1)]),
+            ]
+        )
+    )
+    assert result.rejected == 1
+    names = set(scrape(store))
+    assert "_9lives_ratio_total" in names
+    assert "h_llo_w_rld_ratio_total" in names
+    assert StoreCollector(store).render()  # and the fast path renders them too
+
+
+def test_gauge_and_up_down_counter_share_a_family() -> None:
+    """One app's gauge and another's non-monotonic sum of the same name are summed."""
+    store, _ = make_store()
+    name = signals.REQUESTS_IN_FLIGHT.name
+    store.ingest(otlp_request([gauge_metric(name, [(ATTRS, 2)])], instance="a"))
+    result = store.ingest(
+        otlp_request(
+            [sum_metric(name, [(ATTRS, 3)], monotonic=False, unit="{request}")], instance="b"
+        )
+    )
+    assert result.rejected == 0
+    assert next(iter(scrape(store)[signals.REQUESTS_IN_FLIGHT.prometheus].values())) == 5

@@ -433,3 +433,48 @@ def test_1000_async_tasks_exact_counts(
     assert rec.value(S.CALLS, outcome="ok") == 1000
     assert_tokens_and_cost_match(rec, emu)
     assert rec.value(S.REQUESTS_IN_FLIGHT) == 0
+
+
+def test_throughput_mode_and_flex_tier(emu: EmulatorHandle, rec: testing.InMemoryRecorder) -> None:
+    """A throughput workload: tokens/s and cost per 1M tokens per call; service_tier flex
+    is priced at 50%, exactly."""
+    c = make_client(emu)
+    instrument(c, workload="batch", mode="throughput", registry=rec.registry)
+    flex = types.GenerateContentConfig(service_tier="flex")
+    try:
+        for _ in range(3):
+            c.models.generate_content(model=FLASH, contents="x", config=flex)
+        list(c.models.generate_content_stream(model=FLASH, contents="x", config=flex))
+    finally:
+        uninstrument(c)
+    truth = truth_usage(emu)
+    assert rec.value(S.CALLS, workload="batch", mode="throughput") == 4
+    assert rec.value(S.COST) == default_table().cost_pico(FLASH, truth, "flex") / 1e12
+    assert rec.histogram(S.CALL_TOKENS_PER_SECOND).count == 4
+    assert rec.histogram(S.CALL_COST_PER_MILLION_TOKENS).count == 4
+    assert not rec.series(S.TIME_TO_FIRST_CHUNK)  # a latency-mode signal
+    assert rec.histogram(S.OPERATION_DURATION).bounds == S.THROUGHPUT_DURATION_BUCKETS
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_per_call_log_with_the_sdk(
+    shape: str, client: genai.Client, emu: EmulatorHandle, rec: testing.InMemoryRecorder
+) -> None:
+    """With log_calls on, the patched calls log one event each and record the same signals;
+    no prompt or response text, no API key."""
+    import structlog
+    from gemini_slo.instrumentation import _state
+
+    _state.log_calls = True
+    try:
+        with structlog.testing.capture_logs() as logs:
+            call(client, shape)
+    finally:
+        _state.log_calls = False
+    assert len(logs) == 1
+    event = logs[0]
+    assert event["outcome"] == "ok" and event["model"] == FLASH and event["workload"] == "chat"
+    assert ("ttft_s" in event) is ("stream" in shape)
+    assert "test" not in repr(event.get("api_key", "")) and "SLOs" not in repr(event)
+    assert rec.value(S.CALLS, outcome="ok") == 1
+    assert_tokens_and_cost_match(rec, emu)

@@ -735,3 +735,82 @@ def test_thousand_tasks_exact_counts(rec: testing.InMemoryRecorder) -> None:
     assert rec.value(S.REQUESTS_IN_FLIGHT) == 0
     assert rec.value(S.QUEUE_DEPTH) == 0
     assert queue.active == 0
+
+
+def test_docs_signals_table_is_current() -> None:
+    """docs/instrumentation.md carries the table generated from signals.py, verbatim."""
+    from gemini_slo.instrumentation._doc import signals_table
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "instrumentation.md").read_text()
+    assert signals_table() in doc
+
+
+def test_provider_from_the_client() -> None:
+    """gcp.vertex_ai for a Vertex AI client, gcp.gemini otherwise."""
+    from types import SimpleNamespace
+
+    from gemini_slo.instrumentation._patch import _provider
+
+    assert (
+        _provider(SimpleNamespace(_api_client=SimpleNamespace(vertexai=True))) == S.PROVIDER_VERTEX
+    )
+    assert (
+        _provider(SimpleNamespace(_api_client=SimpleNamespace(vertexai=False))) == S.PROVIDER_GEMINI
+    )
+
+
+def test_nested_observe_scopes_each_record(rec: testing.InMemoryRecorder) -> None:
+    """An observed function calling another observed function: two calls, two workloads."""
+
+    @observe(workload="inner", model=FLASH, registry=rec.registry)
+    def inner() -> types.GenerateContentResponse:
+        return _response(output=7)
+
+    @observe(workload="outer", model=FLASH, registry=rec.registry)
+    def outer() -> str:
+        inner()
+        return "done"
+
+    assert outer() == "done"
+    assert rec.value(S.CALLS, workload="inner") == 1
+    assert rec.value(S.CALLS, workload="outer") == 1
+    assert rec.value(S.TOKENS, workload="inner", token_type="output") == 7
+
+
+def test_explicit_usage_wins_over_the_returned_response(rec: testing.InMemoryRecorder) -> None:
+    """Usage reported through the handle replaces what the returned value says."""
+    with observe(workload="chat", registry=rec.registry) as call:
+        call.record_response(_response(prompt=5, output=6, thoughts=0))
+        call.first_chunk()
+    assert rec.value(S.TOKENS, token_type="output") == 6
+    assert rec.value(S.CALLS, model=FLASH) == 1  # the model came from model_version
+    assert rec.histogram(S.TIME_TO_FIRST_CHUNK).count == 1
+
+
+def test_exception_thrown_into_a_stream_is_forwarded(rec: testing.InMemoryRecorder) -> None:
+    """gen.throw() reaches the decorated generator, which may handle it and go on."""
+
+    @observe(workload="chat", model=FLASH, registry=rec.registry)
+    def stream() -> Any:
+        try:
+            yield 1
+        except KeyError:
+            yield "handled"
+
+    gen = stream()
+    assert next(gen) == 1
+    assert gen.throw(KeyError("x")) == "handled"
+    gen.close()
+    assert rec.value(S.CALLS, outcome="ok") == 1
+
+
+def test_in_flight_survives_a_threshold_change() -> None:
+    """Changing thresholds mid-call restarts the series but keeps in-flight balanced."""
+    registry = Registry()
+    rec = testing.InMemoryRecorder(registry)
+    with observe(workload="chat", model=FLASH, registry=registry):
+        assert rec.value(S.REQUESTS_IN_FLIGHT) == 1
+        registry.set_thresholds(from_spec_mapping({"chat": [0.33]}))
+        assert rec.value(S.REQUESTS_IN_FLIGHT) == 1
+    assert rec.value(S.REQUESTS_IN_FLIGHT) == 0
+    assert 0.33 in rec.histogram(S.OPERATION_DURATION).bounds

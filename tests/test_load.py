@@ -130,6 +130,27 @@ def test_throughput_mode_runs_a_batch_and_prices_it(emulator: EmulatorHandle) ->
     assert rec.value(signals.CONCURRENCY_LIMIT, workload="batch") == 8
 
 
+def test_throughput_mode_can_stream(emulator: EmulatorHandle) -> None:
+    """--stream: each generation streamed, usage from its final chunk, counted once."""
+    emulator.reset_stats()
+    with testing.capture() as rec:
+        summary = run_load(
+            LoadConfig(
+                mode="throughput",
+                emulator=emulator.url,
+                concurrency=4,
+                requests=8,
+                max_output_tokens=256,
+                stream=True,
+            )
+        )
+    assert summary.outcomes == {"ok": 8}
+    assert summary.tokens == _truth_tokens(emulator, "gemini-2.5-flash-lite")
+    assert (
+        rec.value(signals.TOKENS, workload="batch", token_type="output") == summary.tokens["output"]
+    )
+
+
 def test_latency_mode_sheds_and_times_out(emulator: EmulatorHandle) -> None:
     """A one-slot queue sheds bursts at once; a deadline cuts slow calls: both are counted."""
     emulator.reset_stats()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from gemini_slo.instrumentation import signals as s
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-
-from gemini_slo.instrumentation import signals as s
 
 
 def test_prometheus_names_match_the_standard_python_exporter() -> None:
