@@ -50,8 +50,9 @@ with no update for ``stale_after`` is removed. Each family holds at most
 ``max_series_per_metric`` series; points of further label sets go to one overflow series
 labelled ``otel_metric_overflow="true"`` (as the OpenTelemetry SDK does), whose own
 per-instance table is bounded by the same limit (beyond it, cumulative points are rejected
-because their increments cannot be computed without state). The number of families and
-of instances per series are bounded too, so memory is bounded whatever arrives.
+because their increments cannot be computed without state). The number of families, of
+instances per series and of instance states in all are bounded too, so memory is bounded
+whatever arrives.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class StoreLimits:
     stale_after: float = 300.0
     max_series_per_metric: int = 2000
     max_metrics: int = 1000
-    max_instances_per_series: int = 10000
+    max_instances_per_series: int = 10_000
+    max_instances: int = 200_000
     max_exp_buckets: int = signals.EXPONENTIAL_MAX_BUCKETS
 
 
@@ -251,6 +253,7 @@ class Store:
         # then usually an identity check (speed).
         self._bounds: dict[tuple[float, ...], tuple[float, ...]] = {}
         self._labels = labels_mod.LabelTranslator()
+        self.instances = 0  # instance states held, for the max_instances limit
 
     # ---- ingest -----------------------------------------------------------------------
 
@@ -380,16 +383,6 @@ class Store:
         instance, delta, now, rejections = ctx.instance, ctx.delta, ctx.now, ctx.rejections
         series = family.series.get(labels)
         if series is not None:
-            if (
-                instance not in series.instances
-                and len(series.instances) >= self.limits.max_instances_per_series
-            ):
-                rejections.add(
-                    "too_many_instances",
-                    f"{family.name}: more than {self.limits.max_instances_per_series} "
-                    "instances for one series",
-                )
-                return None, instance, False
             return series, instance, False
         limit = self.limits.max_series_per_metric
         if len(family.series) < limit + (OVERFLOW_KEY in family.series):
@@ -436,18 +429,37 @@ class Store:
             series.counter_key = (family.otel_name, workload, mode, sub)
 
     def _instance(
-        self, series: Series, key: InstanceKey, start: int, time_: int, now: float
-    ) -> tuple[Instance, bool]:
-        """The instance state (and whether it is new), reviving a retired one if any."""
+        self, family: Family, series: Series, key: InstanceKey, *, start: int, time_: int, ctx: _Ctx
+    ) -> tuple[Instance | None, bool]:
+        """The instance state (and whether it is new), reviving a retired one if any.
+
+        None (and the point rejected) when a limit on instance states would be exceeded.
+        """
         inst = series.instances.get(key)
         if inst is not None:
             return inst, False
+        limits = self.limits
+        if len(series.instances) >= limits.max_instances_per_series:
+            ctx.rejections.add(
+                "too_many_instances",
+                f"{family.name}: more than {limits.max_instances_per_series} instances "
+                "for one series",
+            )
+            return None, False
         inst = series.retired.pop(key, None)
         if inst is not None and inst.start == start:
             series.instances[key] = inst
+            self.instances += 1
             return inst, False
-        inst = Instance(start, time_, now)
+        if self.instances >= limits.max_instances:
+            ctx.rejections.add(
+                "too_many_instances",
+                f"the agent holds its limit of {limits.max_instances} instance states",
+            )
+            return None, False
+        inst = Instance(start, time_, ctx.now)
         series.instances[key] = inst
+        self.instances += 1
         return inst, True
 
     # -- numbers --
@@ -485,7 +497,9 @@ class Store:
                     inst.seen = now
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(series, key, start, t, now)
+            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            if inst is None:
+                continue
             inst.seen = now
             if is_gauge:
                 if new or t >= inst.time:
@@ -590,7 +604,9 @@ class Store:
                 self._add_buckets(series, bounds, counts, count, total)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(series, key, start, t, now)
+            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            if inst is None:
+                continue
             inst.seen = now
             if not new and (start < inst.start or (start == inst.start and t < inst.time)):
                 continue
@@ -661,7 +677,9 @@ class Store:
                     windows.add_histogram(series.group, hist, now)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(series, key, start, t, now)
+            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            if inst is None:
+                continue
             inst.seen = now
             last = inst.exp
             if not new and (start < inst.start or (start == inst.start and t < inst.time)):
@@ -691,11 +709,13 @@ class Store:
                 for labels, series in list(family.series.items()):
                     if series.updated < horizon:
                         del family.series[labels]
+                        self.instances -= len(series.instances)
                         dropped += 1
                         continue
                     stale = [k for k, i in series.instances.items() if i.seen < horizon]
                     for k in stale:
                         inst = series.instances.pop(k)
+                        self.instances -= 1
                         if (
                             family.kind is Kind.COUNTER
                             or family.kind is Kind.HISTOGRAM
@@ -719,7 +739,7 @@ class Store:
     def instance_count(self) -> int:
         """Active per-instance states."""
         with self.lock:
-            return sum(len(s.instances) for f in self.families.values() for s in f.series.values())
+            return self.instances
 
     def overflow_series_count(self) -> int:
         """Distinct (label set, instance) pairs currently folded into overflow series."""

@@ -172,7 +172,9 @@ class Windows:
     def counter(self, key: CounterKey, window: str | None, now: float | None = None) -> float:
         """Increase of ``key`` during the window (``None``: since the agent started)."""
         now = self.clock() if now is None else now
-        value = self.counters.get(key, 0.0)
+        value = self.counters.get(key)
+        if value is None:
+            return 0.0  # never seen, or expired after a long silence: nothing in any window
         if window is None:
             return value
         base = self._base(window_seconds(window), now)

@@ -101,7 +101,6 @@ class Call:
     """
 
     __slots__ = (
-        "_auto_response",
         "_blocked",
         "_content",
         "_explicit_usage",
@@ -139,7 +138,6 @@ class Call:
         self._registry = scope.registry or _state.default_registry
         self._explicit_usage: Usage | None = None
         self._sdk_usage: Usage | None = None
-        self._auto_response: Any = None
         self._last_chunk: Any = None
         self._blocked = False
         self._stream = False
@@ -244,13 +242,6 @@ class Call:
             self._stream = True
             self._last_chunk = last_chunk
 
-    def see_chunk(self, chunk: Any) -> None:
-        """A chunk of a stream passed through a wrapper (first chunk time, last chunk)."""
-        if self.first_chunk_at is None:
-            self.first_chunk_at = _perf()
-        self._stream = True
-        self._last_chunk = chunk
-
     # ---- lifecycle -------------------------------------------------------------------
 
     def begin(self) -> Call:
@@ -310,11 +301,6 @@ class Call:
                 CURRENT.reset(token)
             except ValueError:  # pragma: no cover - exited from another context: leave it
                 pass
-
-    def deadline_passed(self) -> bool:
-        """Whether the deadline (if any) has passed."""
-        deadline = self.scope.deadline
-        return deadline is not None and _perf() - self.started > deadline
 
     def finish(self, exc: BaseException | None = None, result: Any = None) -> None:
         """Record the call, once. Never raises (a bug here must not hurt the app)."""

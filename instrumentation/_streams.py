@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, 
 from typing import Any, TypeVar
 
 from gemini_slo.instrumentation import signals as S
-from gemini_slo.instrumentation._call import Call
+from gemini_slo.instrumentation._call import CURRENT, Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
 from gemini_slo.instrumentation._registry import CallKey, Finished, Registry
 from gemini_slo.instrumentation._usage import is_blocked, is_response, usage_of
@@ -67,10 +67,13 @@ def sync_stream(
     send = getattr(inner, "send", None)
     value: Any = None
     thrown: BaseException | None = None
-    has_deadline = call.scope.deadline is not None
+    deadline = call.scope.deadline
+    started = call.started
+    first: float | None = None
+    last: Any = None
     try:
         while True:
-            call.enter()
+            token = CURRENT.set(call)  # around the step only: never across the yield
             try:
                 if thrown is not None:
                     error, thrown = thrown, None
@@ -80,9 +83,11 @@ def sync_stream(
                 else:
                     chunk = next(inner)
             finally:
-                call.exit()
-            call.see_chunk(chunk)
-            if has_deadline and call.deadline_passed():
+                CURRENT.reset(token)
+            if first is None:
+                first = _perf()
+            last = chunk
+            if deadline is not None and _perf() - started > deadline:
                 raise _deadline_error(call)
             try:
                 value = yield chunk
@@ -91,14 +96,17 @@ def sync_stream(
             except BaseException as exc:  # thrown in by the consumer: forward it
                 thrown = exc
     except StopIteration as stop:
+        call.stream_ended(first, last)
         call.finish()
         return stop.value
     except GeneratorExit:
         _close(inner)
+        call.stream_ended(first, last)
         call.finish()
         raise
     except BaseException as exc:
         _close(inner)
+        call.stream_ended(first, last)
         call.finish(exc)
         raise
 
@@ -121,9 +129,12 @@ async def async_stream(
     value: Any = None
     thrown: BaseException | None = None
     deadline = call.scope.deadline
+    started = call.started
+    first: float | None = None
+    last: Any = None
     try:
         while True:
-            call.enter()
+            token = CURRENT.set(call)  # around the step only: never across the yield
             try:
                 if thrown is not None:
                     error, thrown = thrown, None
@@ -137,9 +148,11 @@ async def async_stream(
                 else:
                     chunk = await _with_deadline(call, step)
             finally:
-                call.exit()
-            call.see_chunk(chunk)
-            if deadline is not None and call.deadline_passed():
+                CURRENT.reset(token)
+            if first is None:
+                first = _perf()
+            last = chunk
+            if deadline is not None and _perf() - started > deadline:
                 raise _deadline_error(call)
             try:
                 value = yield chunk
@@ -148,13 +161,16 @@ async def async_stream(
             except BaseException as exc:
                 thrown = exc
     except StopAsyncIteration:
+        call.stream_ended(first, last)
         call.finish()
     except GeneratorExit:
         await _aclose(inner)
+        call.stream_ended(first, last)
         call.finish()
         raise
     except BaseException as exc:
         await _aclose(inner)
+        call.stream_ended(first, last)
         call.finish(exc)
         raise
 

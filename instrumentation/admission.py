@@ -202,7 +202,16 @@ class AdmissionQueue:
         if waiter is not None:
             bound = self.max_wait if remaining is None else min(self.max_wait, remaining)
             assert waiter.event is not None
-            if not waiter.event.wait(bound) and not self._give_up(waiter):
+            try:
+                arrived = waiter.event.wait(bound)
+            except BaseException:
+                # Interrupted while waiting (KeyboardInterrupt...): never leak a slot.
+                if self._give_up(waiter):
+                    self.release(time.monotonic())
+                if series is not None:
+                    series.leave(time.monotonic() - started, shed=False)
+                raise
+            if not arrived and not self._give_up(waiter):
                 waited = time.monotonic() - started
                 if series is not None:
                     series.leave(waited, shed=True)

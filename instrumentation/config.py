@@ -39,15 +39,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gemini_slo.instrumentation import _state
 from gemini_slo.instrumentation import signals as S
-from gemini_slo.instrumentation._export_otlp import OtlpExporter
-from gemini_slo.instrumentation._export_prometheus import PrometheusServer
 from gemini_slo.instrumentation._registry import Registry, Thresholds
 from gemini_slo.instrumentation._thresholds import combine, from_mapping, from_spec
 from gemini_slo.instrumentation.pricing import load_table
-from opentelemetry.sdk.resources import Resource
+
+if TYPE_CHECKING:
+    from gemini_slo.instrumentation._export_otlp import OtlpExporter
+    from gemini_slo.instrumentation._export_prometheus import PrometheusServer
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME = "gemini-app"
@@ -82,6 +84,12 @@ class _Runtime:
         self.prometheus: PrometheusServer | None = None
         if settings.disabled:
             return
+        # Imported here: the exporters' dependencies cost ~50 ms of import time that an app
+        # which never calls configure() (or only records for tests) should not pay.
+        from gemini_slo.instrumentation._export_otlp import OtlpExporter
+        from gemini_slo.instrumentation._export_prometheus import PrometheusServer
+        from opentelemetry.sdk.resources import Resource
+
         if settings.endpoint is not None:
             resource = Resource.create(
                 {

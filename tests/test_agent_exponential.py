@@ -113,3 +113,17 @@ def test_windows_snapshots_are_not_mutated_by_later_increments() -> None:
     windows.tick()
     assert windows.histogram(key, "1m").count == 5
     assert windows.lifetime_histogram(key).count == 15
+
+
+def test_expired_counter_never_goes_negative_in_a_window() -> None:
+    """A counter forgotten after a long silence reads 0 in every window, not minus its total."""
+    now = [0.0]
+    windows = Windows(clock=lambda: now[0], snapshot_interval=5.0)
+    key = ("m", "w", "latency", "ok")
+    windows.add_counter(key, 7.0, now[0])
+    for t in range(5, 320, 5):
+        now[0] = float(t)
+        windows.tick()
+    windows.expire(now[0], idle=300.0)
+    assert windows.counter(key, "5m") == 0.0
+    assert windows.counter(key, None) == 0.0

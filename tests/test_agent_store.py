@@ -430,3 +430,20 @@ def test_gauge_and_up_down_counter_share_a_family() -> None:
     )
     assert result.rejected == 0
     assert next(iter(scrape(store)[signals.REQUESTS_IN_FLIGHT.prometheus].values())) == 5
+
+
+def test_instance_states_are_bounded() -> None:
+    """Past max_instances, points from new instances are refused; known ones keep working."""
+    store, clock = make_store(max_instances=3, stale_after=60)
+    for i in range(5):
+        result = store.ingest(otlp_request([sum_metric(CALLS, [(ATTRS, 1)])], instance=f"i{i}"))
+    assert result.rejected == 1 and "instance states" in result.error_message()
+    assert store.instance_count() == 3
+    assert calls_value(store) == 3
+    store.ingest(otlp_request([sum_metric(CALLS, [(ATTRS, 2)], time_=3)], instance="i0"))
+    assert calls_value(store) == 4
+    clock.now += 61
+    store.expire()
+    assert store.instance_count() == 0
+    held = sum(len(s.instances) for f in store.families.values() for s in f.series.values())
+    assert held == 0

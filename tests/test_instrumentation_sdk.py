@@ -344,7 +344,7 @@ def test_queue_sheds_against_the_api(
     emu: EmulatorHandle, client: genai.Client, rec: testing.InMemoryRecorder
 ) -> None:
     """A slow API and a small queue: extra callers are shed with QueueRejected, never sent."""
-    emu.set_fault("extra_delay", seconds=0.3)
+    emu.set_fault("extra_delay", seconds=0.5)
     queue = AdmissionQueue(max_concurrency=2, max_wait=0.05, name="chat-q", registry=rec.registry)
 
     @observe(workload="chat", queue=queue, registry=rec.registry)
@@ -352,8 +352,10 @@ def test_queue_sheds_against_the_api(
         client.models.generate_content(model=FLASH, contents="x")
 
     outcomes: list[str] = []
+    barrier = threading.Barrier(6)
 
     def run() -> None:
+        barrier.wait()
         try:
             ask()
             outcomes.append("ok")
@@ -477,4 +479,34 @@ def test_per_call_log_with_the_sdk(
     assert ("ttft_s" in event) is ("stream" in shape)
     assert "test" not in repr(event.get("api_key", "")) and "SLOs" not in repr(event)
     assert rec.value(S.CALLS, outcome="ok") == 1
+    assert_tokens_and_cost_match(rec, emu)
+
+
+def test_observed_async_stream_with_queue_and_deadline(
+    client: genai.Client, emu: EmulatorHandle, rec: testing.InMemoryRecorder
+) -> None:
+    """The load generator's shape: an async-generator chat turn with a queue and a deadline,
+    streaming from an instrumented client: one call per turn, with TTFT, tokens exact."""
+    queue = AdmissionQueue(max_concurrency=4, max_wait=5.0, name="chat", registry=rec.registry)
+
+    @observe(workload="chat", deadline=10.0, queue=queue, registry=rec.registry)
+    async def chat(prompt: str) -> Any:
+        stream = await client.aio.models.generate_content_stream(model=FLASH, contents=prompt)
+        async for chunk in stream:
+            yield chunk
+
+    async def main() -> None:
+        async def turn() -> None:
+            async for _ in chat("hello"):
+                pass
+
+        await asyncio.gather(*(turn() for _ in range(20)))
+
+    asyncio.run(main())
+    assert (
+        rec.value(S.CALLS) == 20 == rec.value(S.CALLS, workload="chat", model=FLASH, outcome="ok")
+    )
+    assert rec.histogram(S.TIME_TO_FIRST_CHUNK).count == 20
+    assert rec.histogram(S.QUEUE_WAIT, queue="chat").count == 20
+    assert rec.value(S.CONCURRENCY_LIMIT, workload="chat") == 4
     assert_tokens_and_cost_match(rec, emu)
