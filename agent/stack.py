@@ -54,6 +54,10 @@ FAST_ROUTE_TIMERS = {"group_wait": "1s", "group_interval": "2s", "repeat_interva
 _LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
 
+#: Every URL here is on 127.0.0.1: never send it through an HTTP(S)_PROXY from the environment.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class StackError(RuntimeError):
     """A component did not start, or a query failed."""
 
@@ -82,7 +86,7 @@ def binaries_available() -> bool:
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET ``url`` and return the body; raises StackError on any failure or non-2xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with _LOCAL.open(url, timeout=timeout) as response:
             body: bytes = response.read()
             return body
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -96,11 +100,24 @@ def http_json(url: str, data: Any = None, method: str | None = None, timeout: fl
     if body is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _LOCAL.open(request, timeout=timeout) as response:
             raw = response.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise StackError(f"{method or ('POST' if body else 'GET')} {url}: {exc}") from exc
     return json.loads(raw) if raw else None
+
+
+def local_env() -> dict[str, str]:
+    """NO_PROXY/no_proxy extended with 127.0.0.1 and localhost, for children talking locally.
+
+    google-genai's aiohttp session trusts the environment's proxies: without this, a CI
+    runner with HTTPS_PROXY set would send the load's calls to the emulator via the proxy.
+    """
+    out = {}
+    for key in ("NO_PROXY", "no_proxy"):
+        parts = [p for p in os.environ.get(key, "").split(",") if p]
+        out[key] = ",".join([*parts, *(h for h in ("127.0.0.1", "localhost") if h not in parts)])
+    return out
 
 
 class ManagedProcess:
@@ -131,7 +148,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **local_env(), **(env or {})},
             cwd=cwd,
             start_new_session=True,
         )
@@ -517,7 +534,7 @@ def query(prometheus_url: str, expr: str, at: float | None = None) -> list[dict[
         params["time"] = f"{at:.3f}"
     url = f"{prometheus_url}/api/v1/query?{urllib.parse.urlencode(params)}"
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with _LOCAL.open(url, timeout=30) as response:
             data = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
@@ -698,7 +715,13 @@ class FullStack:
         return f"http://{self.metrics_address}"
 
     def start(self, timeout: float = 90.0) -> FullStack:
-        """Start emulator, agent and (when enabled) Prometheus + Alertmanager; wait for ready."""
+        """Start emulator, agent and (when enabled) Prometheus + Alertmanager; wait for ready.
+
+        Also adds 127.0.0.1 and localhost to this process' NO_PROXY: every client of the
+        stack (urllib in the emulator's and the agent's helpers, google-genai) would
+        otherwise route local calls through an HTTP(S)_PROXY set in the environment.
+        """
+        os.environ.update(local_env())
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             scaled_spec(self.source_spec, self.spec_path, self.window_scale)
