@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="without Prometheus: how long the fault lasts (60)",
     )
     parser.add_argument("--chat-rate", type=float, default=10.0, help="chat calls/s (10)")
-    parser.add_argument("--batch-concurrency", type=int, default=16, help="batch parallel calls")
+    parser.add_argument(
+        "--batch-concurrency", type=int, default=16, help="batch parallel calls (16)"
+    )
     parser.add_argument(
         "--no-monitoring", action="store_true", help="leave out Prometheus and Alertmanager"
     )

@@ -38,6 +38,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gemini_slo.instrumentation import AdmissionQueue, QueueRejected, Usage, observe, pricing
+from gemini_slo.instrumentation import config as instrumentation_config
 from gemini_slo.instrumentation import signals as S
 from google import genai
 from google.genai import errors as genai_errors
@@ -343,8 +345,6 @@ def _is_blocked(response: Any) -> bool:
 
 def _classify(exc: BaseException) -> tuple[str, str]:
     """Outcome and error type, by the same rules as the instrumentation (see signals.Outcome)."""
-    from gemini_slo.instrumentation import QueueRejected
-
     if isinstance(exc, QueueRejected):
         return S.Outcome.REJECTED, "QueueRejected"
     if isinstance(exc, genai_errors.APIError):
@@ -360,16 +360,11 @@ class _Cost:
     """The instrumentation's price table applied to one call (the same table, same rounding)."""
 
     def __init__(self) -> None:
-        from gemini_slo.instrumentation import config, pricing
-
-        settings = config.active_settings()
+        settings = instrumentation_config.active_settings()
         override = settings.pricing if settings else os.environ.get("GEMINI_SLO_PRICING")
-        self._pricing = pricing
         self._table = pricing.load_table(override or None)
 
     def usd(self, model: str, fields: dict[str, int]) -> float:
-        from gemini_slo.instrumentation import Usage
-
         usage = Usage(
             input=fields.get("input_tokens", 0),
             output=fields.get("output_tokens", 0),
@@ -377,7 +372,7 @@ class _Cost:
             cached=fields.get("cached_tokens", 0),
         )
         pico = self._table.cost_pico(model, usage)
-        return 0.0 if pico is None else self._pricing.cost_usd(pico)
+        return 0.0 if pico is None else pricing.cost_usd(pico)
 
 
 # --------------------------------------------------------------------------------------
@@ -431,8 +426,6 @@ class _Workload:
 
         if not config.instrument:
             return chat
-        from gemini_slo.instrumentation import AdmissionQueue, observe
-
         queue = AdmissionQueue(
             max_concurrency=config.concurrency,
             max_wait=config.max_queue_wait_s,
@@ -500,8 +493,6 @@ class _Workload:
 
         if not config.instrument:
             return fn
-        from gemini_slo.instrumentation import observe
-
         decorated: Callable[[str], Any] = observe(
             workload=config.workload,
             mode="throughput",

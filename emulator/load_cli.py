@@ -31,6 +31,7 @@ from gemini_slo.emulator.load import (
     Summary,
     run_load_async,
 )
+from gemini_slo.instrumentation import configure, shutdown
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=int,
         default=None,
-        help="throughput: parallel calls (default 32); latency: admission queue slots",
+        help="throughput: parallel calls (default 32)",
     )
     parser.add_argument(
         "--queue-slots", type=int, default=None, help="latency: admission queue slots (16)"
@@ -66,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--service-name", default="", help="default gemini-slo-load-<workload>")
     parser.add_argument("--export-interval", type=float, default=1.0, help="seconds (default 1)")
-    parser.add_argument("--max-output-tokens", type=int, default=0, help="default 32 / 1024")
+    parser.add_argument("--max-output-tokens", type=int, default=0, help="default 32 / 2048")
     parser.add_argument("--deadline", type=float, default=2.0, help="latency: deadline, seconds")
     parser.add_argument(
         "--max-queue-wait", type=float, default=0.25, help="latency: shed beyond this wait, s"
@@ -220,8 +221,6 @@ async def _run(config: LoadConfig, args: argparse.Namespace) -> Summary:
 
 
 def _configure_export(args: argparse.Namespace, config: LoadConfig) -> None:
-    from gemini_slo.instrumentation import configure
-
     configure(
         service_name=args.service_name or f"gemini-slo-load-{config.workload}",
         endpoint=args.agent,
@@ -232,8 +231,6 @@ def _configure_export(args: argparse.Namespace, config: LoadConfig) -> None:
 
 def _flush_export() -> None:
     # The last export: without it the calls of the final interval never reach the agent.
-    from gemini_slo.instrumentation import shutdown
-
     shutdown()
 
 

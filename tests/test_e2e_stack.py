@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from gemini_slo.agent import stack as st
-from gemini_slo.agent.webhook import WebhookReceiver
+from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
 
 
 def _post(url: str, body: dict[str, Any]) -> int:
@@ -29,7 +29,7 @@ def _post(url: str, body: dict[str, Any]) -> int:
 
 def test_webhook_records_and_waits() -> None:
     """A notification in Alertmanager's shape is parsed, listened to and waited for."""
-    seen = []
+    seen: list[ReceivedAlert] = []
     with WebhookReceiver() as hook:
         hook.add_listener(seen.append)
         body = {
@@ -67,7 +67,7 @@ def test_webhook_rejects_bad_bodies() -> None:
 
 def test_alertmanager_config_keeps_routes_and_replaces_receivers() -> None:
     """Routes, grouping and inhibition stay as generated; integrations become our webhook."""
-    generated = {
+    generated: dict[str, Any] = {
         "global": {"resolve_timeout": "5m", "slack_api_url_file": "/x"},
         "templates": ["t/*.tmpl"],
         "route": {
