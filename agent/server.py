@@ -178,8 +178,10 @@ class Agent:
             return True
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
+        # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way, and a
+        # garbled header is a 401, not a 500.
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
+            given.strip().encode("utf-8", "surrogateescape"), token.encode()
         )
 
     def _log_rejection(self, reason: str, message: str, peer: str | None) -> None:
@@ -195,7 +197,10 @@ class Agent:
     ) -> web.Response:
         self.self_metrics.rejected_requests[reason] += 1
         self.self_metrics.requests[(encoding.value if encoding else "unknown", "rejected")] += 1
-        self._log_rejection(reason, message, peer)
+        # A parser's message may quote the body ("invalid literal ... 'the value'"): the
+        # client gets it, the log only its first part (never the body).
+        logged = message.split(":", 1)[0] if reason == "malformed" else message
+        self._log_rejection(reason, logged, peer)
         body, content_type = encode_status(GRPC_CODES.get(status, 2), message, encoding)
         headers = {"Content-Type": content_type}
         if status == 401:

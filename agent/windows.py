@@ -138,6 +138,14 @@ class Windows:
             del self.changed[key]
             self.histograms.pop(key, None)
             self.counters.pop(key, None)
+        if stale:
+            # The snapshots still hold the forgotten totals: were the key to come back, its
+            # new aggregate (from zero) minus an old total would be a negative increase. It
+            # did not change for longer than any window, so every window's base is zero.
+            for snap in self._snapshots:
+                for key in stale:
+                    snap.histograms.pop(key, None)
+                    snap.counters.pop(key, None)
 
     # ---- read side --------------------------------------------------------------------
 

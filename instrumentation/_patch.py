@@ -176,6 +176,10 @@ def _sync_wrapper(
 def _async_wrapper(
     original: Callable[..., Any], operation: str, kind: str, scope: Scope
 ) -> Callable[..., Any]:
+    # A stream is in flight from its first step (as the sync twin): the SDK sends nothing
+    # before, and a stream awaited but never iterated must not stay in flight forever.
+    is_stream = kind == "stream"
+
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _state.enabled:
             return await original(self, *args, **kwargs)
@@ -195,13 +199,14 @@ def _async_wrapper(
             call.note_request(
                 model, provider, operation, kwargs.get("config"), kwargs.get("contents")
             )
-            call.begin()
+            if not is_stream:
+                call.begin()
             try:
                 result = await original(self, *args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
-            if kind == "stream":
+            if is_stream:
                 return sdk_async_stream(call, result)
             call.finish(None, result)
             return result
@@ -209,16 +214,18 @@ def _async_wrapper(
         submit = registry.submit
         key = (scope.workload, scope.mode, operation, provider, model or "unknown")
         tier = service_tier(kwargs.get("config"))
-        submit((key,))
+        if not is_stream:
+            submit((key,))
         started = _perf()
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
             duration = _perf() - started
             outcome, error_type = classify(exc)
-            submit((key, outcome.value, error_type, duration, None, None, tier, False, key))
+            counted = None if is_stream else key
+            submit((key, outcome.value, error_type, duration, None, None, tier, False, counted))
             raise
-        if kind == "stream":
+        if is_stream:
             return lean_async_stream(registry, key, tier, started, result)
         duration = _perf() - started
         blocked = is_response(result) and is_blocked(result)

@@ -26,10 +26,13 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._exponential import ExponentialHistogram, ExponentialPoint
+
+if TYPE_CHECKING:
+    from gemini_slo.instrumentation.pricing import PriceTable
 
 PICO = 10**12
 """pico-USD per USD: costs are counted in integer pico-dollars."""
@@ -390,7 +393,10 @@ class Registry:
         pending = self._pending
         pending.append(event)
         if len(pending) >= DRAIN_AT:
-            self.drain(block=False)
+            try:  # noqa: SIM105 - the hot path: cheaper than contextlib.suppress
+                self.drain(block=False)
+            except Exception:  # never raise into the app's call; readers drain again
+                pass
 
     def drain(self, block: bool = True) -> None:
         """Aggregate every pending event (``block`` False: unless another thread is at it)."""
@@ -405,7 +411,10 @@ class Registry:
         from gemini_slo.instrumentation import _state  # _state imports this module
 
         popleft = self._pending.popleft
-        pricing = _state.pricing()
+        try:
+            pricing: PriceTable | None = _state.pricing()
+        except Exception:  # an unreadable GEMINI_SLO_PRICING file: count calls as unpriced
+            pricing = None
         series_for = self.call_series
         while True:
             try:
@@ -418,7 +427,9 @@ class Registry:
             key, outcome, error_type, duration, ttft, usage, tier, deadline_exceeded, started = (
                 event
             )
-            cost = None if usage is None else pricing.cost_pico(key[4], usage, tier)
+            cost = (
+                None if usage is None or pricing is None else pricing.cost_pico(key[4], usage, tier)
+            )
             series_for(key).record(
                 outcome, error_type, duration, ttft, usage, cost, deadline_exceeded
             )

@@ -232,7 +232,9 @@ def sdk_stream(call: Call, make: Callable[[], Iterator[T]]) -> Generator[T, None
 
 
 async def sdk_async_stream(call: Call, inner: AsyncIterator[T]) -> AsyncGenerator[T, None]:
-    """The lean path for a patched async SDK stream that is its own call."""
+    """The lean path for a patched async SDK stream that is its own call (in flight from
+    its first step)."""
+    call.begin()
     first: float | None = None
     last: Any = None
     try:
@@ -312,8 +314,10 @@ def lean_stream(
 async def lean_async_stream(
     registry: Registry, key: CallKey, tier: str | None, started: float, inner: AsyncIterator[T]
 ) -> AsyncGenerator[T, None]:
-    """The async twin of :func:`lean_stream` (the call started when it was awaited)."""
+    """The async twin of :func:`lean_stream` (the call started when it was awaited; it is
+    in flight from its first step)."""
     submit = registry.submit
+    submit((key,))
     first: float | None = None
     last: Any = None
     try:

@@ -38,13 +38,19 @@ def usage_of(response: Any) -> Usage | None:
     metadata = getattr(response, "usage_metadata", None)
     if metadata is None:
         return None
+    # Only non-negative ints are counts: anything else (a test double, a proxy's odd
+    # answer) would corrupt the counters at aggregation time; it counts as 0.
     return Usage(
-        metadata.prompt_token_count or 0,
-        metadata.candidates_token_count or 0,
-        metadata.thoughts_token_count or 0,
-        metadata.cached_content_token_count or 0,
-        metadata.tool_use_prompt_token_count or 0,
+        _count(getattr(metadata, "prompt_token_count", None)),
+        _count(getattr(metadata, "candidates_token_count", None)),
+        _count(getattr(metadata, "thoughts_token_count", None)),
+        _count(getattr(metadata, "cached_content_token_count", None)),
+        _count(getattr(metadata, "tool_use_prompt_token_count", None)),
     )
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0
 
 
 def model_version_of(response: Any) -> str | None:
