@@ -168,7 +168,9 @@ class Field:
         match = _DURATION.match(value) if isinstance(value, str) else None
         if match is None:
             self.fail(f"expected a duration like '500ms', '2s' or '5m', got {_describe(value)}")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        # Rounded to the nanosecond: 700 x 0.001 is 0.7000000000000001, and thresholds
+        # become bucket boundaries matched by their `le` text.
+        seconds = round(float(match.group(1)) * _DURATION_UNITS[match.group(2)], 9)
         if seconds <= 0:
             self.fail(f"expected a duration > 0, got {value!r}")
         return seconds

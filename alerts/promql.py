@@ -112,7 +112,9 @@ def sli_error(objective: Objective, where: str, window: str, labels: tuple[str, 
 
     Percentile objectives count calls above the threshold from the bucket *at* the
     threshold (a boundary by construction, see Workload.duration_buckets); event ratios
-    count calls by outcome. Raises ValueError for floor/ceiling objectives.
+    count calls by outcome. Without calls in the window there is no sample (not 0/0 = NaN,
+    which would turn the period's average into NaN). Raises ValueError for floor/ceiling
+    objectives.
     """
     if objective.kind in HISTOGRAM_OF:
         hist = HISTOGRAM_OF[objective.kind]
@@ -120,12 +122,12 @@ def sli_error(objective: Objective, where: str, window: str, labels: tuple[str, 
             f"{hist}_bucket", window, where, le_matcher(objective.threshold), labels=labels
         )
         total = rate_sum(f"{hist}_count", window, where, labels=labels)
-        return f"1 - (\n  {good}\n  /\n  {total}\n)"
+        return f"1 - (\n  {good}\n  /\n  ({total} > 0)\n)"
     if objective.kind in BAD_OUTCOMES:
         outcomes = tuple(o.value for o in BAD_OUTCOMES[objective.kind])
         bad = rate_sum(CALLS, window, where, one_of(s.LABEL_OUTCOME, outcomes), labels=labels)
         total = rate_sum(CALLS, window, where, labels=labels)
-        return ratio_or_zero(bad, total)
+        return f"(\n  {bad}\n  or\n  0 * {total}\n)\n/\n({total} > 0)"
     raise ValueError(f"objective {objective.name!r} ({objective.kind}) is not an event ratio")
 
 

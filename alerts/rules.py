@@ -412,15 +412,23 @@ def _threshold_rule(spec: SloSpec, workload: Workload, o: Objective) -> Rule | N
                 f"the ceiling is {_pct(t)}.",
             )
         case ObjectiveKind.STALL:
+            # Both conditions over the same `after` window (calls in flight all along, no
+            # token in it) and a short hold: a 5m token window plus a 5m hold would page only
+            # after twice `after` without tokens. The offset term asks for calls in flight
+            # `after` ago too, so a workload that just started is not judged on a shorter span.
             window = format_duration(a.window(t))
-            in_flight = f"{q.by()} ({q.sel(q.IN_FLIGHT, where)}) > 0"
+            recorded = q.sel(n.REQUESTS_IN_FLIGHT, where)
+            in_flight = (
+                f"min_over_time({recorded}[{window}]) > 0\n"
+                f"and on ({q.WORKLOAD})\n{recorded} offset {window} > 0"
+            )
             tokens = f"{q.tokens_per_second(where, window)} > 0"
             return _alert(
                 spec,
                 workload,
                 n.STALLED,
                 expr=f"{in_flight}\nunless on ({q.WORKLOAD})\n{tokens}",
-                hold=t,
+                hold=min(t, MINUTE),
                 objective=o,
                 summary=f"{workload.name}: stalled, no tokens for {format_duration(a.hold(t))} with calls in flight",
                 description=f"{{{{ $value }}}} calls are in flight and no output or thought token was "

@@ -100,7 +100,7 @@ def test_burn_rates_follow_the_workbook(days: int, expected: tuple[float, ...]) 
         (names.RATE_LIMIT_STORM, "batch", "rate_limited_ratio", "warning", None, "> 0.05", "5m"),
         (names.ERROR_BUDGET_BURN, "batch", "error_ratio", "warning", "1d/2h", "ratio_rate1d{gemini_slo_workload=\"batch\",objective=\"error_ratio\"} > 0.03", "1h"),
         (names.ERROR_BUDGET_BURN, "batch", "error_ratio", "warning", "3d/6h", "ratio_rate6h{gemini_slo_workload=\"batch\",objective=\"error_ratio\"} > 0.01", "3h"),
-        (names.STALLED, "batch", "stall", "critical", None, "unless on (gemini_slo_workload)", "5m"),
+        (names.STALLED, "batch", "stall", "critical", None, "unless on (gemini_slo_workload)", "1m"),
     ],
 )  # fmt: skip
 def test_expected_rule(
@@ -418,3 +418,134 @@ def test_cli_bad_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_policies_cover_page_and_ticket() -> None:
     """Both window policies have their two pairs."""
     assert len(windows_for(Policy.PAGE)) == 2 and len(windows_for(Policy.TICKET)) == 2
+
+
+@pytest.mark.prometheus
+def test_stall_pages_after_stall_after_not_twice_that(
+    require_binary: RequireBinary, spec: SloSpec, tmp_path: Path
+) -> None:
+    """GeminiSloStalled pages once there were no tokens for `stall.after` with calls in flight.
+
+    Tokens flow for 20m, then stop while 900 calls stay in flight (stall.after is 5m). The
+    page must be firing 7m after the last token (5m + a 1m hold + one evaluation of lag); a
+    rule that waits for a 5m rate to reach zero and then holds another 5m fires only at
+    ~29m, twice the documented time. It must stay silent 3m after the stop, 3m after
+    calls start on an idle workload, and on a process whose first calls take 4m (calls in
+    flight for less than `after`).
+    """
+    promtool = require_binary("promtool")
+    write(artifacts(spec), tmp_path)
+    labels = 'gemini_slo_workload="batch", gemini_slo_mode="throughput", job="j", instance="i"'
+    tokens = f'gemini_slo_client_tokens_total{{{labels}, gen_ai_token_type="output"}}'
+    in_flight = f"gemini_slo_client_requests_in_flight{{{labels}}}"
+    limit = f"gemini_slo_client_concurrency_limit{{{labels}}}"
+    stalled_labels = {
+        "severity": "critical",
+        "gemini_slo_workload": "batch",
+        "gemini_slo_mode": "throughput",
+        "objective": "stall",
+        "team": "genai-platform",
+    }
+    stall_rule = next(r for r in _alerts(spec) if r["alert"] == names.STALLED)
+    annotations = {
+        key: value.replace("{{ $value }}", "900")
+        for key, value in stall_rule["annotations"].items()
+    }
+    doc = {
+        "rule_files": ["alerts/recording_rules.yaml", "alerts/alert_rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": tokens, "values": "0+60000x20 1200000+0x20"},
+                    {"series": in_flight, "values": "900+0x40"},
+                    {"series": limit, "values": "1000+0x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "23m", "alertname": names.STALLED, "exp_alerts": []},
+                    {
+                        "eval_time": "27m",
+                        "alertname": names.STALLED,
+                        "exp_alerts": [
+                            {"exp_labels": stalled_labels, "exp_annotations": annotations}
+                        ],
+                    },
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": tokens, "values": "0+0x40"},
+                    {"series": in_flight, "values": "0+0x20 900+0x20"},
+                    {"series": limit, "values": "1000+0x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "23m", "alertname": names.STALLED, "exp_alerts": []},
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": tokens, "values": "0x3 60000+60000x20"},
+                    {"series": in_flight, "values": "900+0x24"},
+                    {"series": limit, "values": "1000+0x24"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": names.STALLED, "exp_alerts": []},
+                    {"eval_time": "10m", "alertname": names.STALLED, "exp_alerts": []},
+                ],
+            },
+        ],
+    }
+    (tmp_path / "stall.test.yaml").write_text(yaml.safe_dump(doc))
+    result = _run([promtool, "test", "rules", "stall.test.yaml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+def test_idle_spell_does_not_poison_the_error_budget(
+    require_binary: RequireBinary, spec: SloSpec, tmp_path: Path
+) -> None:
+    """Five idle minutes (no calls) leave the period's error budget a number, not NaN.
+
+    An idle window makes every 5m ratio 0/0; recorded as NaN, it turns the period's
+    ``avg_over_time`` (and error_budget_remaining, on the dashboards) into NaN for the whole
+    SLO period. With no traffic the ratio must have no sample instead.
+    """
+    promtool = require_binary("promtool")
+    write(artifacts(spec), tmp_path)
+    labels = 'gemini_slo_workload="chat", gemini_slo_mode="latency", job="j", instance="i"'
+    calls = f'gemini_slo_client_calls_total{{{labels}, gemini_slo_outcome="ok"}}'
+    bucket = "gen_ai_client_operation_duration_seconds_bucket"
+    series = [
+        {"series": calls, "values": "0+60x10 600+0x15 600+60x20"},
+        {"series": f'{bucket}{{{labels}, le="0.5"}}', "values": "0+60x10 600+0x15 600+60x20"},
+        {
+            "series": f"gen_ai_client_operation_duration_seconds_count{{{labels}}}",
+            "values": "0+60x10 600+0x15 600+60x20",
+        },
+    ]
+    remaining = "gemini_slo:error_budget_remaining:ratio"
+    checks = [
+        {
+            "expr": f'{remaining}{{gemini_slo_workload="chat",objective="{objective}"}}',
+            "eval_time": "40m",
+            "exp_samples": [
+                {
+                    "labels": f'{remaining}{{gemini_slo_workload="chat", '
+                    f'gemini_slo_mode="latency", objective="{objective}"}}',
+                    "value": 1,
+                }
+            ],
+        }
+        for objective in ("latency_p95", "availability")
+    ]
+    doc = {
+        "rule_files": ["alerts/recording_rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+    }
+    (tmp_path / "idle.test.yaml").write_text(yaml.safe_dump(doc))
+    result = _run([promtool, "test", "rules", "idle.test.yaml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -137,6 +137,32 @@ def test_odd_threshold_is_merged_into_buckets() -> None:
     assert 0.45 in chat.duration_buckets()
 
 
+@pytest.mark.parametrize(("text", "seconds"), [("700ms", 0.7), ("350ms", 0.35), ("1100ms", 1.1)])
+def test_millisecond_thresholds_are_exact_decimals(text: str, seconds: float) -> None:
+    """'700ms' is the bucket boundary 0.7, not 700 x 0.001 = 0.7000000000000001.
+
+    The rules match the bucket by its ``le`` text: a float-noise threshold gives
+    ``le="0.7000000000000001"``, which an app that configures its thresholds in seconds
+    (``0.7``) never exposes, so the latency SLI would have no data and its page could not
+    fire; it also added a near-duplicate bucket next to the default 0.7.
+    """
+    from gemini_slo.alerts.promql import le_matcher
+
+    s = parse_spec(
+        MINIMAL.replace(
+            "    mode: latency\n",
+            "    mode: latency\n    objectives:\n"
+            f"      latency: {{percentile: 90, threshold: {text}}}\n"
+            f"      ttft: {{percentile: 90, threshold: {text}}}\n",
+        )
+    )
+    chat = s.workload("chat")
+    assert chat.objective("latency_p90").threshold == seconds
+    assert le_matcher(chat.objective("ttft_p90").threshold) == f'le="{seconds}"'
+    buckets = chat.duration_buckets()
+    assert seconds in buckets and len(buckets) == len(set(round(b, 9) for b in buckets))
+
+
 def test_defaults_of_a_minimal_spec() -> None:
     """Omitted settings take documented defaults; headroom, utilization, stall always exist."""
     s = parse_spec(MINIMAL)
