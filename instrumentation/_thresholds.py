@@ -29,7 +29,9 @@ def parse_duration(value: Any) -> float:
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"not a duration: {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    # Rounded to the nanosecond so that "700ms" is 0.7, not 0.7000000000000001: the value
+    # becomes a bucket boundary that the rules match exactly (as agent/spec.py does).
+    return round(float(match.group(1)) * _UNITS[match.group(2)], 9)
 
 
 def _thresholds_of(objective: Any) -> list[float]:

@@ -252,6 +252,8 @@ def test_thresholds_from_spec() -> None:
         and parse_duration("250ms") == 0.25
         and parse_duration(2) == 2.0
     )
+    # Exact decimals, as the spec model gives: the rules match these boundaries literally.
+    assert [parse_duration(v) for v in ("700ms", "350ms", "1100ms")] == [0.7, 0.35, 1.1]
     registry = Registry(thresholds)
     series = registry.call_series(("chat", "latency", "generate_content", "gcp.gemini", FLASH))
     assert 0.5 in series.duration_bounds and 0.8 in series.duration_bounds
