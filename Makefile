@@ -31,7 +31,7 @@ lint: $(STAMP)
 	MYPYPATH=build/typecheck $(BIN)/mypy $(foreach p,$(PACKAGES),-p gemini_slo.$(p))
 
 demo: $(STAMP) tools
-	$(BIN)/gemini-slo demo
+	$(BIN)/gemini-slo demo --workdir demo-data
 
 generate: $(STAMP)
 	$(BIN)/gemini-slo generate --spec agent/slo.yaml --out .

@@ -255,9 +255,9 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """A prometheus.yml: scrape the agents, evaluate the rules, send alerts to Alertmanager.
 
-    ``honor_labels`` keeps the labels the agent sets (``job``/``instance`` from the apps'
-    ``service.name``/``service.instance.id``, as the standard OTLP translation does),
-    the usual setting for scraping an aggregating exporter.
+    ``honor_labels`` keeps whatever labels the agent exposes as they are, the usual setting
+    for scraping an aggregating exporter (the agent merges instances and exposes no
+    ``job``/``instance`` of its own; Prometheus adds the agent target's).
     """
     config: dict[str, Any] = {
         "global": {
