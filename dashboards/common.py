@@ -36,6 +36,13 @@ TAG = "gemini-slo"
 #: Matchers every query of a workload dashboard uses.
 WORKLOAD = f'{s.LABEL_WORKLOAD}=~"${WORKLOAD_VAR}"'
 MODEL = f'{s.LABEL_MODEL}=~"${MODEL_VAR}"'
+
+
+def legend(label: str) -> str:
+    """Grafana's legend placeholder for a Prometheus label (``{{label}}``)."""
+    return "{{" + label + "}}"
+
+
 #: Raw rates use Grafana's $__rate_interval (at least 4 scrape intervals of the datasource).
 RATE = "$__rate_interval"
 

@@ -22,6 +22,7 @@ from gemini_slo.dashboards.common import (
     Query,
     ceiling,
     datasource_variable,
+    legend,
     model_variable,
     new_dashboard,
     stat_panel,
@@ -61,7 +62,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Error budget remaining ({spec.period_days}d)",
-            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), "{{objective}}")],
+            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(s.LABEL_OBJECTIVE))],
             "percentunit",
             "Share of the SLO period's error budget left per objective (negative: overspent).",
             steps((None, RED), (0.0, YELLOW), (0.25, GREEN)),
@@ -73,8 +74,8 @@ def build(spec: SloSpec) -> Dashboard:
         timeseries_panel(
             f"Burn rate ({w1h} and {w5m})",
             [
-                Query(p.burn_rate("1h"), "{{objective}} 1h"),
-                Query(p.burn_rate("5m"), "{{objective}} 5m"),
+                Query(p.burn_rate("1h"), f"{legend(s.LABEL_OBJECTIVE)} 1h"),
+                Query(p.burn_rate("5m"), f"{legend(s.LABEL_OBJECTIVE)} 5m"),
             ],
             "none",
             f"Error-budget burn rate: 1 spends the budget exactly over the period. Pages fire "
@@ -89,8 +90,8 @@ def build(spec: SloSpec) -> Dashboard:
         timeseries_panel(
             f"SLO compliance ({w5m}) against target",
             [
-                Query(f"1 - {p.recorded(n.SLI_ERROR, '5m')}", "{{objective}}"),
-                Query(p.recorded(n.OBJECTIVE_TARGET), "{{objective}} target"),
+                Query(f"1 - {p.recorded(n.SLI_ERROR, '5m')}", legend(s.LABEL_OBJECTIVE)),
+                Query(p.recorded(n.OBJECTIVE_TARGET), f"{legend(s.LABEL_OBJECTIVE)} target"),
             ],
             "percentunit",
             "Share of good events per objective (calls under the threshold, calls that did "
@@ -107,9 +108,9 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     p.agent_percentile(s.AGENT_DURATION_PERCENTILE),
-                    "p{{quantile}} {{gen_ai_request_model}}",
+                    f"p{legend(s.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
                 ),
-                Query(p.objective_line("latency_.*"), "objective {{objective}}"),
+                Query(p.objective_line("latency_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
             ],
             "s",
             "Percentiles the agent computes from merged base-2 exponential histograms "
@@ -127,7 +128,7 @@ def build(spec: SloSpec) -> Dashboard:
                     Query(p.histogram_quantile(x, q.DURATION, MODEL), f"p{x * 100:g}")
                     for x in (0.5, 0.95, 0.99)
                 ],
-                Query(p.objective_line("latency_.*"), "objective {{objective}}"),
+                Query(p.objective_line("latency_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
             ],
             "s",
             "histogram_quantile over the SLO-aligned buckets: exact at each threshold, "
@@ -144,9 +145,9 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     p.agent_percentile(s.AGENT_TTFT_PERCENTILE),
-                    "p{{quantile}} {{gen_ai_request_model}}",
+                    f"p{legend(s.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
                 ),
-                Query(p.objective_line("ttft_.*"), "objective {{objective}}"),
+                Query(p.objective_line("ttft_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
             ],
             "s",
             "Time from the call to the first streamed chunk, exact percentiles per model.",
@@ -163,7 +164,7 @@ def build(spec: SloSpec) -> Dashboard:
                     Query(p.histogram_quantile(x, q.TTFT, MODEL), f"p{x * 100:g}")
                     for x in (0.5, 0.95, 0.99)
                 ],
-                Query(p.objective_line("ttft_.*"), "objective {{objective}}"),
+                Query(p.objective_line("ttft_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
             ],
             "s",
             "histogram_quantile over the time-to-first-chunk buckets.",
@@ -178,7 +179,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     p.histogram_quantile(0.95, q.DURATION, MODEL, labels=(s.LABEL_MODEL,)),
-                    "{{gen_ai_request_model}}",
+                    legend(s.LABEL_MODEL),
                 )
             ],
             "s",
@@ -191,7 +192,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         timeseries_panel(
             "Calls per second by outcome",
-            [Query(p.calls_by_outcome(), "{{gemini_slo_outcome}}")],
+            [Query(p.calls_by_outcome(), legend(s.LABEL_OUTCOME))],
             "reqps",
             "Every call by how it ended: ok, error, timeout, rejected (shed), rate_limited, "
             "blocked.",
@@ -207,7 +208,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     f"{q.by(s.LABEL_QUEUE)} ({q.sel(q.QUEUE_DEPTH, WORKLOAD)})",
-                    "{{gemini_slo_queue}}",
+                    legend(s.LABEL_QUEUE),
                 )
             ],
             "short",
@@ -223,7 +224,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(p.histogram_quantile(0.95, q.QUEUE_WAIT), "p95"),
                 Query(p.histogram_quantile(0.99, q.QUEUE_WAIT), "p99"),
-                Query(p.objective_line("queue_wait_.*"), "objective {{objective}}"),
+                Query(p.objective_line("queue_wait_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
             ],
             "s",
             "Time calls waited for a slot before they were sent (or shed).",
@@ -238,7 +239,10 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(p.outcome_ratio(Outcome.REJECTED), "shed"),
                 Query(p.outcome_ratio(Outcome.TIMEOUT), "timeout"),
-                Query(p.objective_line("shed_ratio|timeout_ratio"), "objective {{objective}}"),
+                Query(
+                    p.objective_line("shed_ratio|timeout_ratio"),
+                    f"objective {legend(s.LABEL_OBJECTIVE)}",
+                ),
             ],
             "percentunit",
             "Share of calls shed by the admission queue and share that timed out.",
@@ -249,7 +253,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         timeseries_panel(
             "Errors by type",
-            [Query(p.errors_by_type(), "{{gemini_slo_outcome}} {{error_type}}")],
+            [Query(p.errors_by_type(), f"{legend(s.LABEL_OUTCOME)} {legend(s.LABEL_ERROR_TYPE)}")],
             "reqps",
             "Calls that did not end ok, by outcome and error.type (429, 503, timeouts...).",
             minimum=0,

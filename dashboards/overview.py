@@ -18,6 +18,7 @@ from gemini_slo.dashboards.common import (
     Grid,
     Query,
     datasource_variable,
+    legend,
     new_dashboard,
     stat_panel,
     steps,
@@ -25,6 +26,7 @@ from gemini_slo.dashboards.common import (
     timeseries_panel,
     uid,
 )
+from gemini_slo.instrumentation import signals as s
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -118,7 +120,7 @@ def build(spec: SloSpec) -> Dashboard:
         g.add(
             stat_panel(
                 f"{w.name} ({w.mode.value}): firing alerts",
-                [Query(_firing(where), "{{gemini_slo_workload}}")],
+                [Query(_firing(where), legend(s.LABEL_WORKLOAD))],
                 "none",
                 f"Firing gemini-slo alerts of {w.name}; objectives: "
                 + "; ".join(o.summary for o in w.objectives)
@@ -135,7 +137,7 @@ def build(spec: SloSpec) -> Dashboard:
                     [
                         Query(
                             f"min by ({q.WORKLOAD}) ({q.sel(n.ERROR_BUDGET_REMAINING, where)})",
-                            "{{gemini_slo_workload}}",
+                            legend(s.LABEL_WORKLOAD),
                         )
                     ],
                     "percentunit",
@@ -154,7 +156,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     q.sel(n.ERROR_BUDGET_REMAINING, any_workload),
-                    "{{gemini_slo_workload}} {{objective}}",
+                    f"{legend(s.LABEL_WORKLOAD)} {legend(s.LABEL_OBJECTIVE)}",
                 )
             ],
             "percentunit",
@@ -168,7 +170,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     q.sel(n.windowed(n.CALLS_RATE, "5m"), any_workload),
-                    "{{gemini_slo_workload}} ({{gemini_slo_mode}})",
+                    f"{legend(s.LABEL_WORKLOAD)} ({legend(s.LABEL_MODE)})",
                 )
             ],
             "reqps",

@@ -23,6 +23,7 @@ from gemini_slo.dashboards.common import (
     ceiling,
     datasource_variable,
     floor,
+    legend,
     model_variable,
     new_dashboard,
     stat_panel,
@@ -63,7 +64,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Generated tokens/s ({w5m})",
-            [Query(p.recorded(n.TOKENS_GENERATED_RATE, "5m"), "{{gemini_slo_workload}}")],
+            [Query(p.recorded(n.TOKENS_GENERATED_RATE, "5m"), legend(s.LABEL_WORKLOAD))],
             "short",
             "Output + thought tokens per second (what the tokens/s objective counts).",
             floor(tps_floor),
@@ -93,7 +94,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     q.rate_sum(q.TOKENS, RATE, WORKLOAD, MODEL, labels=(s.LABEL_TOKEN_TYPE,)),
-                    "{{gen_ai_token_type}}",
+                    legend(s.LABEL_TOKEN_TYPE),
                 )
             ],
             "short",
@@ -111,7 +112,7 @@ def build(spec: SloSpec) -> Dashboard:
                     q.rate_sum(
                         q.TOKENS, RATE, WORKLOAD, MODEL, q.GENERATED_TOKENS, labels=(s.LABEL_MODEL,)
                     ),
-                    "{{gen_ai_request_model}}",
+                    legend(s.LABEL_MODEL),
                 )
             ],
             "short",
@@ -156,7 +157,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Cost per 1M tokens ({w1h})",
-            [Query(p.recorded(n.COST_PER_MILLION_TOKENS, "1h"), "{{gemini_slo_workload}}")],
+            [Query(p.recorded(n.COST_PER_MILLION_TOKENS, "1h"), legend(s.LABEL_WORKLOAD))],
             "currencyUSD",
             "USD per 1M billable tokens (input + output + thoughts + tool use).",
             ceiling(cost_ceiling),
@@ -185,7 +186,7 @@ def build(spec: SloSpec) -> Dashboard:
                 Query(p.recorded(n.COST_PER_HOUR, "1h"), f"total ({w1h})"),
                 Query(
                     f"{q.cost_per_hour(f'{WORKLOAD},{MODEL}', RATE, labels=(s.LABEL_MODEL,))}",
-                    "{{gen_ai_request_model}}",
+                    legend(s.LABEL_MODEL),
                 ),
             ],
             "currencyUSD",
@@ -199,7 +200,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Error budget remaining ({spec.period_days}d)",
-            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), "{{objective}}")],
+            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(s.LABEL_OBJECTIVE))],
             "percentunit",
             "Share of the period's error budget left per objective (negative: overspent).",
             steps((None, RED), (0.0, YELLOW), (0.25, GREEN)),
@@ -222,7 +223,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         timeseries_panel(
             "Errors by type",
-            [Query(p.errors_by_type(), "{{gemini_slo_outcome}} {{error_type}}")],
+            [Query(p.errors_by_type(), f"{legend(s.LABEL_OUTCOME)} {legend(s.LABEL_ERROR_TYPE)}")],
             "reqps",
             "Calls that did not end ok, by outcome and error.type.",
             minimum=0,
@@ -232,7 +233,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         timeseries_panel(
             "Calls per second by outcome",
-            [Query(p.calls_by_outcome(), "{{gemini_slo_outcome}}")],
+            [Query(p.calls_by_outcome(), legend(s.LABEL_OUTCOME))],
             "reqps",
             "Every call by how it ended.",
             minimum=0,
