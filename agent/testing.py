@@ -174,6 +174,14 @@ def _attributes(attributes: dict[str, str] | None) -> list[common_pb2.KeyValue]:
     ]
 
 
+def _temporality(delta: bool) -> metrics_pb2.AggregationTemporality.ValueType:
+    return (
+        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
+        if delta
+        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
+
+
 def sum_metric(
     name: str,
     points: list[tuple[dict[str, str], float]],
@@ -185,11 +193,7 @@ def sum_metric(
     time_: int = 2,
 ) -> metrics_pb2.Metric:
     """A Sum metric with one NumberDataPoint per ``(attributes, value)``."""
-    temporality = (
-        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
-        if delta
-        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
+    temporality = _temporality(delta)
     return metrics_pb2.Metric(
         name=name,
         unit=unit,
@@ -245,11 +249,7 @@ def histogram_metric(
     count: int | None = None,
 ) -> metrics_pb2.Metric:
     """A Histogram metric with one point (``count`` defaults to ``sum(counts)``)."""
-    temporality = (
-        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
-        if delta
-        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
+    temporality = _temporality(delta)
     return metrics_pb2.Metric(
         name=name,
         unit=unit,
@@ -287,11 +287,7 @@ def exponential_metric(
     counts = [0] * ((max(indexes) - offset + 1) if indexes else 0)
     for i in indexes:
         counts[i - offset] += 1
-    temporality = (
-        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
-        if delta
-        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
+    temporality = _temporality(delta)
     return metrics_pb2.Metric(
         name=name,
         unit=unit,
