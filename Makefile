@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PACKAGES := instrumentation agent dashboards alerts emulator
+PACKAGES := contract instrumentation emulator agent alerts dashboards lab cli
 
 .PHONY: test lint demo generate bench tools clean
 
@@ -34,7 +34,7 @@ demo: $(STAMP) tools
 	$(BIN)/gemini-slo demo --workdir demo-data
 
 generate: $(STAMP)
-	$(BIN)/gemini-slo generate --spec agent/slo.yaml --out .
+	$(BIN)/gemini-slo generate --spec contract/slo.yaml --out .
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

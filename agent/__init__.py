@@ -1,6 +1,6 @@
-"""The collector agent: OTLP in, Prometheus out, SLO status; also home of the slo.yaml model and the CLI."""
+"""The collector agent: OTLP in, Prometheus out, SLO status."""
 
-if __name__ != "gemini_slo.agent":  # pragma: no cover - a layout guard, see DESIGN.md
+if __name__ != "gemini_slo.agent":  # pragma: no cover - a layout guard, see docs/architecture.md
     raise ImportError(
         f"import this package as 'gemini_slo.agent', not {__name__!r}: the top-level folders "
         "are installed as subpackages of gemini_slo (pip install -e .)"

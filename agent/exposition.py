@@ -7,8 +7,8 @@ store under its lock and yields metric families:
   gauges as gauges, explicit-bucket histograms as classic histograms (``_bucket{le}``,
   ``_sum``, ``_count``), with the names of the standard OTLP translation
   (:func:`signals.prometheus_name`) whether or not the metric is in the contract;
-* the percentile series :data:`signals.AGENT_DURATION_PERCENTILE` and
-  :data:`signals.AGENT_TTFT_PERCENTILE` per workload, mode and model, per quantile and
+* the percentile series :data:`agent_series.AGENT_DURATION_PERCENTILE` and
+  :data:`agent_series.AGENT_TTFT_PERCENTILE` per workload, mode and model, per quantile and
   window (typed ``summary`` with quantile samples only), from the merged exponential histograms (which are not exposed themselves:
   Prometheus 2.42 reads native histograms only over protobuf scrapes, and
   opentelemetry-exporter-prometheus cannot expose them at all);
@@ -21,29 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from gemini_slo.agent import self_metrics as sm
 from gemini_slo.agent.store import Family, LabelKey, Series, Store
-from gemini_slo.agent.windows import PERCENTILE_METRICS, format_quantile
-from gemini_slo.instrumentation import signals
-from gemini_slo.instrumentation.signals import Kind
+from gemini_slo.agent.windows import format_quantile
+from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.agent_series import PERCENTILE_METRICS
+from gemini_slo.contract.signals import Kind
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
-
-_PERCENTILE_HELP = {
-    signals.AGENT_DURATION_PERCENTILE: "Percentiles of end-to-end GenAI call duration per "
-    "workload and model over a sliding window, from the merged exponential histograms of "
-    "every instance (calls without error.type).",
-    signals.AGENT_TTFT_PERCENTILE: "Percentiles of time to first chunk per workload and model "
-    "over a sliding window, from the merged exponential histograms (calls without error.type).",
-}
-
-
-def _go_float(value: float) -> str:
-    """A bucket bound as Prometheus clients print it (``+Inf``, ``0.5``, ``1.0``)."""
-    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 class StoreCollector(Collector):
@@ -54,7 +40,7 @@ class StoreCollector(Collector):
         store: Store,
         *,
         extra: Callable[[], Iterable[Metric]] | None = None,
-        quantiles: tuple[float, ...] = signals.AGENT_QUANTILES,
+        quantiles: tuple[float, ...] = agent_series.AGENT_QUANTILES,
     ) -> None:
         self.store = store
         self.extra = extra
@@ -105,7 +91,9 @@ class StoreCollector(Collector):
             # announced under its _total name.
             out.append(f"# HELP {base}_total {help_text}\n# TYPE {base}_total counter\n")
             for labels, series in family.series.items():
-                out.append(f"{base}_total{_braces(series, labels)} {_go_float(series.value)}\n")
+                out.append(
+                    f"{base}_total{_braces(series, labels)} {signals.format_le(series.value)}\n"
+                )
         elif kind is Kind.HISTOGRAM:
             out.append(f"# HELP {name} {help_text}\n# TYPE {name} histogram\n")
             for labels, series in family.series.items():
@@ -119,16 +107,18 @@ class StoreCollector(Collector):
                     out.append(f'{prefix}le="{le}"}} {cumulative}.0\n')
                 braces = f"{{{text}}}" if text else ""
                 out.append(f"{name}_count{braces} {series.count}.0\n")
-                out.append(f"{name}_sum{braces} {_go_float(series.sum)}\n")
+                out.append(f"{name}_sum{braces} {signals.format_le(series.sum)}\n")
         else:
             out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
             for labels, series in family.series.items():
-                out.append(f"{name}{_braces(series, labels)} {_go_float(series.gauge_value())}\n")
+                out.append(
+                    f"{name}{_braces(series, labels)} {signals.format_le(series.gauge_value())}\n"
+                )
 
     def _les(self, bounds: tuple[float, ...]) -> list[str]:
         les = self._le_cache.get(bounds)
         if les is None:
-            les = [_go_float(b) for b in bounds] + ["+Inf"]
+            les = [signals.format_le(b) for b in bounds] + ["+Inf"]
             if len(self._le_cache) < 1000:
                 self._le_cache[bounds] = les
         return les
@@ -181,7 +171,9 @@ class StoreCollector(Collector):
                 # a `quantile` label on a gauge). No _sum/_count: the values are windowed,
                 # and a summary's _count would have to be a counter. Queries read them
                 # exactly like gauges.
-                metric = by_name[gauge] = Metric(gauge, _PERCENTILE_HELP[gauge], "summary")
+                metric = by_name[gauge] = Metric(
+                    gauge, agent_series.PERCENTILE_HELP[gauge], "summary"
+                )
             for window in windows.windows:
                 hist = windows.histogram(key, window, now)
                 if hist.count <= 0:
@@ -194,8 +186,8 @@ class StoreCollector(Collector):
                                 signals.LABEL_WORKLOAD: workload,
                                 signals.LABEL_MODE: mode,
                                 signals.LABEL_MODEL: model,
-                                signals.LABEL_QUANTILE: q_label,
-                                signals.LABEL_WINDOW: window,
+                                agent_series.LABEL_QUANTILE: q_label,
+                                agent_series.LABEL_WINDOW: window,
                             },
                             hist.quantile(q),
                         )
@@ -214,54 +206,54 @@ class StoreCollector(Collector):
             out.append(metric)
 
         requests = Metric(
-            sm.RECEIVED_REQUESTS[: -len("_total")],
+            agent_series.RECEIVED_REQUESTS[: -len("_total")],
             "OTLP export requests received, by body encoding and outcome.",
             "counter",
         )
         for (encoding, outcome), value in sorted(stats.requests.items()):
             requests.add_sample(
-                sm.RECEIVED_REQUESTS, {"encoding": encoding, "outcome": outcome}, value
+                agent_series.RECEIVED_REQUESTS, {"encoding": encoding, "outcome": outcome}, value
             )
         out.append(requests)
         counter(
-            sm.RECEIVED_POINTS,
+            agent_series.RECEIVED_POINTS,
             "OTLP data points received, by body encoding.",
             "encoding",
             dict(stats.points),
         )
         counter(
-            sm.REJECTED_REQUESTS,
+            agent_series.REJECTED_REQUESTS,
             "OTLP export requests refused as a whole, by reason.",
             "reason",
             dict(stats.rejected_requests),
         )
         counter(
-            sm.REJECTED_POINTS,
+            agent_series.REJECTED_POINTS,
             "OTLP data points refused (partial success), by reason.",
             "reason",
             dict(stats.rejected_points),
         )
         counter(
-            sm.OVERFLOW_POINTS,
+            agent_series.OVERFLOW_POINTS,
             "Points folded into an overflow series (cardinality limit), by metric.",
             "metric",
             dict(stats.overflow_points),
         )
         counter(
-            sm.EXPIRED_SERIES,
+            agent_series.EXPIRED_SERIES,
             "Merged series dropped after stale_after without updates.",
             None,
             {"": float(stats.expired_series)},
         )
         for name, help_text, value in (
-            (sm.SERIES, "Active merged series.", self.store.series_count()),
+            (agent_series.SERIES, "Active merged series.", self.store.series_count()),
             (
-                sm.INSTANCES,
+                agent_series.INSTANCES,
                 "Active per-instance states behind the merged series.",
                 self.store.instance_count(),
             ),
             (
-                sm.OVERFLOW_SERIES,
+                agent_series.OVERFLOW_SERIES,
                 "Label sets currently folded into overflow series.",
                 self.store.overflow_series_count(),
             ),
@@ -269,13 +261,19 @@ class StoreCollector(Collector):
             metric = Metric(name, help_text, "gauge")
             metric.add_sample(name, {}, float(value))
             out.append(metric)
-        scrape = Metric(sm.SCRAPE_DURATION, "Time spent building /metrics.", "histogram")
+        scrape = Metric(agent_series.SCRAPE_DURATION, "Time spent building /metrics.", "histogram")
         cumulative = 0
-        for bound, c in zip((*sm.SCRAPE_BUCKETS, float("inf")), stats.scrape_buckets, strict=True):
+        for bound, c in zip(
+            (*agent_series.SCRAPE_BUCKETS, float("inf")), stats.scrape_buckets, strict=True
+        ):
             cumulative += c
-            scrape.add_sample(sm.SCRAPE_DURATION + "_bucket", {"le": _go_float(bound)}, cumulative)
-        scrape.add_sample(sm.SCRAPE_DURATION + "_count", {}, cumulative)
-        scrape.add_sample(sm.SCRAPE_DURATION + "_sum", {}, stats.scrape_sum)
+            scrape.add_sample(
+                agent_series.SCRAPE_DURATION + "_bucket",
+                {"le": signals.format_le(bound)},
+                cumulative,
+            )
+        scrape.add_sample(agent_series.SCRAPE_DURATION + "_count", {}, cumulative)
+        scrape.add_sample(agent_series.SCRAPE_DURATION + "_sum", {}, stats.scrape_sum)
         out.append(scrape)
         return out
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import signals
 from google.protobuf import json_format
 
 

@@ -45,9 +45,9 @@ from gemini_slo.agent.otlp_decode import (
 )
 from gemini_slo.agent.self_metrics import SelfMetrics
 from gemini_slo.agent.slo_status import SloStatus
-from gemini_slo.agent.spec import SloSpec
 from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.agent.windows import Windows
+from gemini_slo.contract.spec import SloSpec
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = structlog.get_logger("gemini_slo.agent")

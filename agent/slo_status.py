@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from gemini_slo.agent.exponential import ExpHistogram
-from gemini_slo.agent.spec import Objective, ObjectiveKind, SloSpec, Workload
 from gemini_slo.agent.store import Store
-from gemini_slo.instrumentation import signals
-from gemini_slo.instrumentation.signals import Kind, Mode, Outcome
+from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.signals import Kind, Mode, Outcome
+from gemini_slo.contract.spec import Objective, ObjectiveKind, SloSpec, Workload
 from prometheus_client.metrics_core import Metric
 
 CURRENT_WINDOW = "5m"
@@ -38,12 +38,12 @@ _DURATION = signals.OPERATION_DURATION_EXPONENTIAL.name
 _TTFT = signals.TIME_TO_FIRST_CHUNK_EXPONENTIAL.name
 
 _HELP = {
-    signals.AGENT_OBJECTIVE_TARGET: "Target ratio of an SLO objective (1 for floors and ceilings).",
-    signals.AGENT_OBJECTIVE_THRESHOLD: "Threshold of an SLO objective in its own unit "
+    agent_series.AGENT_OBJECTIVE_TARGET: "Target ratio of an SLO objective (1 for floors and ceilings).",
+    agent_series.AGENT_OBJECTIVE_THRESHOLD: "Threshold of an SLO objective in its own unit "
     "(seconds, ratio, tokens/s, USD per 1M tokens).",
-    signals.AGENT_OBJECTIVE_MET: "1 when the objective is met over the agent's last 5 minutes, "
+    agent_series.AGENT_OBJECTIVE_MET: "1 when the objective is met over the agent's last 5 minutes, "
     "0 when not; absent without data.",
-    signals.AGENT_ERROR_BUDGET_REMAINING: "Share of the error budget left at the bad-event rate "
+    agent_series.AGENT_ERROR_BUDGET_REMAINING: "Share of the error budget left at the bad-event rate "
     "the agent has seen since it started (may go negative); Prometheus rules are the source "
     "of truth over the SLO period.",
 }
@@ -228,23 +228,23 @@ class SloStatus:
                 labels = {
                     signals.LABEL_WORKLOAD: workload.name,
                     signals.LABEL_MODE: workload.mode.value,
-                    signals.LABEL_OBJECTIVE: objective.name,
+                    agent_series.LABEL_OBJECTIVE: objective.name,
                 }
-                families[signals.AGENT_OBJECTIVE_TARGET].add_sample(
-                    signals.AGENT_OBJECTIVE_TARGET, labels, objective.target
+                families[agent_series.AGENT_OBJECTIVE_TARGET].add_sample(
+                    agent_series.AGENT_OBJECTIVE_TARGET, labels, objective.target
                 )
-                families[signals.AGENT_OBJECTIVE_THRESHOLD].add_sample(
-                    signals.AGENT_OBJECTIVE_THRESHOLD, labels, objective.threshold
+                families[agent_series.AGENT_OBJECTIVE_THRESHOLD].add_sample(
+                    agent_series.AGENT_OBJECTIVE_THRESHOLD, labels, objective.threshold
                 )
                 value = self.measure(workload, objective, CURRENT_WINDOW)
                 if not math.isnan(value):
-                    families[signals.AGENT_OBJECTIVE_MET].add_sample(
-                        signals.AGENT_OBJECTIVE_MET, labels, float(objective.is_met(value))
+                    families[agent_series.AGENT_OBJECTIVE_MET].add_sample(
+                        agent_series.AGENT_OBJECTIVE_MET, labels, float(objective.is_met(value))
                     )
                 remaining = self.budget_remaining(workload, objective)
                 if not math.isnan(remaining):
-                    families[signals.AGENT_ERROR_BUDGET_REMAINING].add_sample(
-                        signals.AGENT_ERROR_BUDGET_REMAINING, labels, remaining
+                    families[agent_series.AGENT_ERROR_BUDGET_REMAINING].add_sample(
+                        agent_series.AGENT_ERROR_BUDGET_REMAINING, labels, remaining
                     )
         return [m for m in families.values() if m.samples]
 
@@ -276,7 +276,7 @@ class SloStatus:
             out["ttft_seconds"] = {"p95": _finite(self.percentile(_TTFT, name, 0.95))}
         else:
             out["tokens_per_second"] = {
-                w: _finite(self.tokens_per_second(name, w)) for w in signals.AGENT_WINDOWS
+                w: _finite(self.tokens_per_second(name, w)) for w in agent_series.AGENT_WINDOWS
             }
             out["cost_per_million_tokens"] = _finite(self.cost_per_million(name, CURRENT_WINDOW))
         out["utilization"] = _finite(self.utilization(name))

@@ -71,9 +71,10 @@ from typing import Any
 from gemini_slo.agent import labels as labels_mod
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
 from gemini_slo.agent.self_metrics import SelfMetrics
-from gemini_slo.agent.windows import COUNTER_METRICS, PERCENTILE_METRICS, Windows
-from gemini_slo.instrumentation import signals
-from gemini_slo.instrumentation.signals import Kind
+from gemini_slo.agent.windows import COUNTER_METRICS, Windows
+from gemini_slo.contract import signals
+from gemini_slo.contract.agent_series import PERCENTILE_METRICS
+from gemini_slo.contract.signals import Kind
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )

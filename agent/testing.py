@@ -12,7 +12,7 @@
 
 ``running_agent(spec=None, token=None, **options)`` starts the agent in a background thread
 with its own event loop and stops it (answering what is in flight) when the block ends.
-``spec`` is an :class:`~gemini_slo.agent.spec.SloSpec`, a path to a slo.yaml, or None for
+``spec`` is an :class:`~gemini_slo.contract.spec.SloSpec`, a path to a slo.yaml, or None for
 the packaged example. ``options`` are :class:`~gemini_slo.agent.server.AgentConfig`
 fields (``max_body_bytes``, ``snapshot_interval``, ...) plus the
 :class:`~gemini_slo.agent.store.StoreLimits` fields (``stale_after``,
@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from gemini_slo.agent.server import Agent, AgentConfig
-from gemini_slo.agent.spec import SloSpec, default_spec_path, load_spec
 from gemini_slo.agent.store import Store, StoreLimits
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import signals
+from gemini_slo.contract.spec import SloSpec, default_spec_path, load_spec
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )

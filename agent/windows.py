@@ -16,20 +16,15 @@ about the latency users get, and availability objectives count those calls alrea
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gemini_slo.agent.exponential import ExpHistogram
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.durations import parse_duration
 
-#: Exponential histograms the agent turns into percentile gauges: OTel name -> gauge name.
-PERCENTILE_METRICS: dict[str, str] = {
-    signals.OPERATION_DURATION_EXPONENTIAL.name: signals.AGENT_DURATION_PERCENTILE,
-    signals.TIME_TO_FIRST_CHUNK_EXPONENTIAL.name: signals.AGENT_TTFT_PERCENTILE,
-}
 #: Counters tracked per workload for /api/slo: OTel name -> the attribute kept as sub-key.
 COUNTER_METRICS: dict[str, str | None] = {
     signals.CALLS.name: signals.ATTR_OUTCOME,
@@ -41,17 +36,6 @@ COUNTER_METRICS: dict[str, str | None] = {
 GroupKey = tuple[str, str, str, str]
 #: (OTel metric name, workload, mode, sub-key value: outcome, token type or "")
 CounterKey = tuple[str, str, str, str]
-
-_WINDOW = re.compile(r"^(\d+)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def window_seconds(window: str) -> float:
-    """``"1m"`` -> 60.0; the spelling of :data:`signals.AGENT_WINDOWS`."""
-    match = _WINDOW.match(window)
-    if not match:
-        raise ValueError(f"bad window {window!r}")
-    return float(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def format_quantile(q: float) -> str:
@@ -72,14 +56,14 @@ class Windows:
     def __init__(
         self,
         *,
-        windows: tuple[str, ...] = signals.AGENT_WINDOWS,
+        windows: tuple[str, ...] = agent_series.AGENT_WINDOWS,
         snapshot_interval: float = 5.0,
         max_groups: int = 1000,
         max_buckets: int = signals.EXPONENTIAL_MAX_BUCKETS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.windows = windows
-        self.longest = max(window_seconds(w) for w in windows)
+        self.longest = max(parse_duration(w) for w in windows)
         self.snapshot_interval = snapshot_interval
         self.max_groups = max_groups
         self.max_buckets = max_buckets
@@ -166,7 +150,7 @@ class Windows:
         if current is None:
             return ExpHistogram(0)
         result = current.copy()
-        base = self._base(window_seconds(window), now)
+        base = self._base(parse_duration(window), now)
         old = base.histograms.get(key) if base is not None else None
         if old is not None:
             result.merge(old, self.max_buckets, sign=-1)
@@ -185,7 +169,7 @@ class Windows:
             return 0.0  # never seen, or expired after a long silence: nothing in any window
         if window is None:
             return value
-        base = self._base(window_seconds(window), now)
+        base = self._base(parse_duration(window), now)
         return value - (base.counters.get(key, 0.0) if base is not None else 0.0)
 
     def elapsed(self, window: str | None, now: float | None = None) -> float:
@@ -193,7 +177,7 @@ class Windows:
         now = self.clock() if now is None else now
         if window is None:
             return now - self.started
-        base = self._base(window_seconds(window), now)
+        base = self._base(parse_duration(window), now)
         return now - (base.at if base is not None else self.started)
 
     def groups(self) -> Iterator[GroupKey]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemini_slo.agent.spec import SloSpec, format_duration
-from gemini_slo.alerts import names as n
-from gemini_slo.instrumentation import signals as s
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.spec import SloSpec, format_duration
 
 PAGE_RECEIVER = "page"
 TICKET_RECEIVER = "ticket"

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemini_slo.agent.spec import Objective, ObjectiveKind, SloSpec, Workload, format_duration
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
 from gemini_slo.alerts import rules as r
-from gemini_slo.instrumentation import signals as s
-from gemini_slo.instrumentation.signals import Mode, Outcome
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.signals import Mode, Outcome
+from gemini_slo.contract.spec import Objective, ObjectiveKind, SloSpec, Workload, format_duration
 
 MINUTE = 60.0
 CALLS_PER_MINUTE = 60
@@ -118,7 +118,7 @@ def _histogram(
         good = 0.0 if slow else total
         out.append(
             {
-                "series": _series(f"{metric}_bucket", {**labels, "le": q.le_value(t)}),
+                "series": _series(f"{metric}_bucket", {**labels, "le": s.format_le(t)}),
                 "values": _counter(good, steps),
             }
         )

@@ -16,18 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gemini_slo.agent.spec import (
+from gemini_slo.contract import agent_series
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract.burn_windows import BurnWindow, Policy, windows_for
+from gemini_slo.contract.signals import Mode
+from gemini_slo.contract.spec import (
     Objective,
     ObjectiveKind,
     SloSpec,
     Workload,
     format_duration,
 )
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
-from gemini_slo.alerts.windows import BurnWindow, Policy, windows_for
-from gemini_slo.instrumentation import signals as s
-from gemini_slo.instrumentation.signals import Mode
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
@@ -93,7 +93,7 @@ def workload_matcher(workload: Workload) -> str:
 
 
 def _objective_matchers(workload: Workload, objective: Objective) -> str:
-    return f'{workload_matcher(workload)},{s.LABEL_OBJECTIVE}="{objective.name}"'
+    return f'{workload_matcher(workload)},{agent_series.LABEL_OBJECTIVE}="{objective.name}"'
 
 
 def _pct(ratio: float) -> str:
@@ -124,13 +124,17 @@ def recording_group(spec: SloSpec, workload: Workload) -> Group:
             {
                 "record": n.OBJECTIVE_THRESHOLD,
                 "expr": f"vector({_num(o.threshold)})",
-                "labels": {q.WORKLOAD: workload.name, **mode_label, s.LABEL_OBJECTIVE: o.name},
+                "labels": {
+                    q.WORKLOAD: workload.name,
+                    **mode_label,
+                    agent_series.LABEL_OBJECTIVE: o.name,
+                },
             }
         )
     for o in workload.objectives:
         if not o.has_budget:
             continue
-        labels = {**mode_label, s.LABEL_OBJECTIVE: o.name}
+        labels = {**mode_label, agent_series.LABEL_OBJECTIVE: o.name}
         for w in sli_windows(o):
             rules.append(
                 {
@@ -244,7 +248,7 @@ def _alert(
         q.MODE: workload.mode.value,
     }
     if objective is not None:
-        labels[s.LABEL_OBJECTIVE] = objective.name
+        labels[agent_series.LABEL_OBJECTIVE] = objective.name
     labels.update(extra_labels or {})
     for key, value in sorted({**a.label_dict, **workload.label_dict}.items()):
         labels.setdefault(key, value)

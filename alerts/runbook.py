@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gemini_slo.agent.spec import SloSpec
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
 from gemini_slo.alerts import rules as r
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract.spec import SloSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ Prints figures; asserts nothing about time (the machine is shared and noisy).
    wall clock), and points per CPU-second of the agent process (its capacity on one core).
 2. Scrape: ``/metrics`` median latency with 10,000 active series (a mix shaped like the
    instrumentation's: counters, gauges and classic histograms).
-3. Percentile accuracy: 4 app processes (``gemini_slo.agent.sdk_app``) send 200k calls of
+3. Percentile accuracy: 4 app processes (``gemini_slo.lab.sdk_app``) send 200k calls of
    a heavy-tailed latency (lognormal plus a Pareto tail); the agent's p50/p95/p99/p99.9
    (5m window) are compared with the exact values, beside ``histogram_quantile`` over the
    classic buckets (signals.LATENCY_DURATION_BUCKETS and the semconv ones) for the same data.
@@ -40,7 +40,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = str(Path(sys.executable).with_name("gemini-slo"))
@@ -53,7 +53,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import View, ExplicitBucketHistogramAggregation, ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
-from gemini_slo.instrumentation import signals as s
+from gemini_slo.contract import signals as s
 
 cfg = json.loads(sys.argv[1])
 reader = InMemoryMetricReader()
@@ -334,7 +334,7 @@ def bench_accuracy(calls: int, apps: int) -> None:
                     [
                         sys.executable,
                         "-m",
-                        "gemini_slo.agent.sdk_app",
+                        "gemini_slo.lab.sdk_app",
                         json.dumps(
                             {
                                 "endpoint": agent.otlp + "/v1/metrics",
@@ -355,7 +355,10 @@ def bench_accuracy(calls: int, apps: int) -> None:
             values = sorted(float(x) for f in files for x in f.read_text().split())
         got = {}
         for line in agent.scrape().splitlines():
-            if line.startswith(signals.AGENT_DURATION_PERCENTILE + "{") and 'window="5m"' in line:
+            if (
+                line.startswith(agent_series.AGENT_DURATION_PERCENTILE + "{")
+                and 'window="5m"' in line
+            ):
                 q = re.search(r'quantile="([^"]+)"', line)
                 assert q is not None
                 got[q.group(1)] = float(line.rsplit(" ", 1)[1])

@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gemini_slo.agent import stack as st
-from gemini_slo.instrumentation import Usage, signals
+from gemini_slo.contract import signals
+from gemini_slo.instrumentation import Usage
 from gemini_slo.instrumentation.pricing import cost_usd, default_table
+from gemini_slo.lab import stack as st
 
 TARGET_TOKENS_PER_S = 10_000
 TOKEN_TYPES = ("input", "output", "thoughts", "cached")

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from gemini_slo.agent.spec import SloSpec, format_duration
+from gemini_slo.contract.signals import Mode
+from gemini_slo.contract.spec import SloSpec, format_duration
 from gemini_slo.dashboards import latency, overview, throughput
 from gemini_slo.dashboards.common import (
     MODEL_VAR,
@@ -21,7 +22,6 @@ from gemini_slo.dashboards.common import (
     WORKLOAD_VAR,
     uid,
 )
-from gemini_slo.instrumentation.signals import Mode
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 

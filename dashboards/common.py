@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gemini_slo.agent.spec import SloSpec, format_duration
-from gemini_slo.alerts.render import GENERATED_BY
-from gemini_slo.instrumentation import signals as s
-from gemini_slo.instrumentation.signals import Mode
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.artifacts import GENERATED_BY
+from gemini_slo.contract.signals import Mode
+from gemini_slo.contract.spec import SloSpec, format_duration
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries

@@ -7,10 +7,13 @@ shedding, errors by type, per model.
 
 from __future__ import annotations
 
-from gemini_slo.agent.spec import ObjectiveKind, SloSpec
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
-from gemini_slo.alerts.windows import Policy, windows_for
+from gemini_slo.contract import agent_series
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.burn_windows import Policy, windows_for
+from gemini_slo.contract.signals import Mode, Outcome
+from gemini_slo.contract.spec import ObjectiveKind, SloSpec
 from gemini_slo.dashboards import panels as p
 from gemini_slo.dashboards.common import (
     GREEN,
@@ -32,8 +35,6 @@ from gemini_slo.dashboards.common import (
     workload_variable,
 )
 from gemini_slo.dashboards.shared import common_threshold
-from gemini_slo.instrumentation import signals as s
-from gemini_slo.instrumentation.signals import Mode, Outcome
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 NAME = "latency"
@@ -62,7 +63,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Error budget remaining ({spec.period_days}d)",
-            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(s.LABEL_OBJECTIVE))],
+            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(agent_series.LABEL_OBJECTIVE))],
             "percentunit",
             "Share of the SLO period's error budget left per objective (negative: overspent).",
             steps((None, RED), (0.0, YELLOW), (0.25, GREEN)),
@@ -74,8 +75,8 @@ def build(spec: SloSpec) -> Dashboard:
         timeseries_panel(
             f"Burn rate ({w1h} and {w5m})",
             [
-                Query(p.burn_rate("1h"), f"{legend(s.LABEL_OBJECTIVE)} 1h"),
-                Query(p.burn_rate("5m"), f"{legend(s.LABEL_OBJECTIVE)} 5m"),
+                Query(p.burn_rate("1h"), f"{legend(agent_series.LABEL_OBJECTIVE)} 1h"),
+                Query(p.burn_rate("5m"), f"{legend(agent_series.LABEL_OBJECTIVE)} 5m"),
             ],
             "none",
             f"Error-budget burn rate: 1 spends the budget exactly over the period. Pages fire "
@@ -90,8 +91,10 @@ def build(spec: SloSpec) -> Dashboard:
         timeseries_panel(
             f"SLO compliance ({w5m}) against target",
             [
-                Query(f"1 - {p.recorded(n.SLI_ERROR, '5m')}", legend(s.LABEL_OBJECTIVE)),
-                Query(p.recorded(n.OBJECTIVE_TARGET), f"{legend(s.LABEL_OBJECTIVE)} target"),
+                Query(f"1 - {p.recorded(n.SLI_ERROR, '5m')}", legend(agent_series.LABEL_OBJECTIVE)),
+                Query(
+                    p.recorded(n.OBJECTIVE_TARGET), f"{legend(agent_series.LABEL_OBJECTIVE)} target"
+                ),
             ],
             "percentunit",
             "Share of good events per objective (calls under the threshold, calls that did "
@@ -107,10 +110,13 @@ def build(spec: SloSpec) -> Dashboard:
             "End-to-end latency p50/p95/p99 (agent, exact)",
             [
                 Query(
-                    p.agent_percentile(s.AGENT_DURATION_PERCENTILE),
-                    f"p{legend(s.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
+                    p.agent_percentile(agent_series.AGENT_DURATION_PERCENTILE),
+                    f"p{legend(agent_series.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
                 ),
-                Query(p.objective_line("latency_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
+                Query(
+                    p.objective_line("latency_.*"),
+                    f"objective {legend(agent_series.LABEL_OBJECTIVE)}",
+                ),
             ],
             "s",
             "Percentiles the agent computes from merged base-2 exponential histograms "
@@ -128,7 +134,10 @@ def build(spec: SloSpec) -> Dashboard:
                     Query(p.histogram_quantile(x, q.DURATION, MODEL), f"p{x * 100:g}")
                     for x in (0.5, 0.95, 0.99)
                 ],
-                Query(p.objective_line("latency_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
+                Query(
+                    p.objective_line("latency_.*"),
+                    f"objective {legend(agent_series.LABEL_OBJECTIVE)}",
+                ),
             ],
             "s",
             "histogram_quantile over the SLO-aligned buckets: exact at each threshold, "
@@ -144,10 +153,12 @@ def build(spec: SloSpec) -> Dashboard:
             "Time to first token p50/p95/p99 (agent, exact)",
             [
                 Query(
-                    p.agent_percentile(s.AGENT_TTFT_PERCENTILE),
-                    f"p{legend(s.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
+                    p.agent_percentile(agent_series.AGENT_TTFT_PERCENTILE),
+                    f"p{legend(agent_series.LABEL_QUANTILE)} {legend(s.LABEL_MODEL)}",
                 ),
-                Query(p.objective_line("ttft_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
+                Query(
+                    p.objective_line("ttft_.*"), f"objective {legend(agent_series.LABEL_OBJECTIVE)}"
+                ),
             ],
             "s",
             "Time from the call to the first streamed chunk, exact percentiles per model.",
@@ -164,7 +175,9 @@ def build(spec: SloSpec) -> Dashboard:
                     Query(p.histogram_quantile(x, q.TTFT, MODEL), f"p{x * 100:g}")
                     for x in (0.5, 0.95, 0.99)
                 ],
-                Query(p.objective_line("ttft_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
+                Query(
+                    p.objective_line("ttft_.*"), f"objective {legend(agent_series.LABEL_OBJECTIVE)}"
+                ),
             ],
             "s",
             "histogram_quantile over the time-to-first-chunk buckets.",
@@ -224,7 +237,10 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(p.histogram_quantile(0.95, q.QUEUE_WAIT), "p95"),
                 Query(p.histogram_quantile(0.99, q.QUEUE_WAIT), "p99"),
-                Query(p.objective_line("queue_wait_.*"), f"objective {legend(s.LABEL_OBJECTIVE)}"),
+                Query(
+                    p.objective_line("queue_wait_.*"),
+                    f"objective {legend(agent_series.LABEL_OBJECTIVE)}",
+                ),
             ],
             "s",
             "Time calls waited for a slot before they were sent (or shed).",
@@ -241,7 +257,7 @@ def build(spec: SloSpec) -> Dashboard:
                 Query(p.outcome_ratio(Outcome.TIMEOUT), "timeout"),
                 Query(
                     p.objective_line("shed_ratio|timeout_ratio"),
-                    f"objective {legend(s.LABEL_OBJECTIVE)}",
+                    f"objective {legend(agent_series.LABEL_OBJECTIVE)}",
                 ),
             ],
             "percentunit",

@@ -7,9 +7,11 @@ state with a direct link.
 
 from __future__ import annotations
 
-from gemini_slo.agent.spec import SloSpec
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
+from gemini_slo.contract import agent_series
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.spec import SloSpec
 from gemini_slo.dashboards.common import (
     DATASOURCE_VAR,
     GREEN,
@@ -26,7 +28,6 @@ from gemini_slo.dashboards.common import (
     timeseries_panel,
     uid,
 )
-from gemini_slo.instrumentation import signals as s
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -156,7 +157,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     q.sel(n.ERROR_BUDGET_REMAINING, any_workload),
-                    f"{legend(s.LABEL_WORKLOAD)} {legend(s.LABEL_OBJECTIVE)}",
+                    f"{legend(s.LABEL_WORKLOAD)} {legend(agent_series.LABEL_OBJECTIVE)}",
                 )
             ],
             "percentunit",

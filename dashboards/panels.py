@@ -2,16 +2,17 @@
 
 Templates use Grafana's variables ``$workload``, ``$model`` and ``$__rate_interval``. Raw
 metrics are always aggregated ``sum by (gemini_slo_workload, ...)`` (see
-:mod:`gemini_slo.alerts.promql`); SLO series come from the recording rules in
-:mod:`gemini_slo.alerts.names`, so a panel and the alert next to it show the same number.
+:mod:`gemini_slo.contract.promql`); SLO series come from the recording rules in
+:mod:`gemini_slo.contract.alert_names`, so a panel and the alert next to it show the same number.
 """
 
 from __future__ import annotations
 
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
+from gemini_slo.contract import agent_series
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract import signals as s
 from gemini_slo.dashboards.common import MODEL, RATE, WORKLOAD
-from gemini_slo.instrumentation import signals as s
 
 OK = f'{s.LABEL_OUTCOME}="{s.Outcome.OK.value}"'
 NOT_OK = f'{s.LABEL_OUTCOME}!="{s.Outcome.OK.value}"'
@@ -25,15 +26,20 @@ def recorded(template: str, window: str | None = None, *matchers: str) -> str:
 
 def objective_line(objective_regex: str) -> str:
     """The static threshold series of the objectives matching a regex (objective lines)."""
-    return recorded(n.OBJECTIVE_THRESHOLD, None, f'{s.LABEL_OBJECTIVE}=~"{objective_regex}"')
+    return recorded(
+        n.OBJECTIVE_THRESHOLD, None, f'{agent_series.LABEL_OBJECTIVE}=~"{objective_regex}"'
+    )
 
 
 def agent_percentile(metric: str, quantiles: str = "0.5|0.95|0.99") -> str:
     """The agent's exact percentiles (merged exponential histograms), per model."""
-    matchers = (WORKLOAD, MODEL, f'{s.LABEL_QUANTILE}=~"{quantiles}"', f'{s.LABEL_WINDOW}="1m"')
-    return (
-        f"max by ({q.WORKLOAD}, {s.LABEL_MODEL}, {s.LABEL_QUANTILE}) ({q.sel(metric, *matchers)})"
+    matchers = (
+        WORKLOAD,
+        MODEL,
+        f'{agent_series.LABEL_QUANTILE}=~"{quantiles}"',
+        f'{agent_series.LABEL_WINDOW}="1m"',
     )
+    return f"max by ({q.WORKLOAD}, {s.LABEL_MODEL}, {agent_series.LABEL_QUANTILE}) ({q.sel(metric, *matchers)})"
 
 
 def histogram_quantile(

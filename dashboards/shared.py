@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gemini_slo.agent.spec import ObjectiveKind, SloSpec
-from gemini_slo.instrumentation.signals import Mode
+from gemini_slo.contract.signals import Mode
+from gemini_slo.contract.spec import ObjectiveKind, SloSpec
 
 
 def common_threshold(spec: SloSpec, mode: Mode, kind: ObjectiveKind) -> float | None:

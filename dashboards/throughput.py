@@ -7,9 +7,12 @@ errors and the error budget.
 
 from __future__ import annotations
 
-from gemini_slo.agent.spec import ObjectiveKind, SloSpec
-from gemini_slo.alerts import names as n
-from gemini_slo.alerts import promql as q
+from gemini_slo.contract import agent_series
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import promql as q
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.signals import Mode, Outcome
+from gemini_slo.contract.spec import ObjectiveKind, SloSpec
 from gemini_slo.dashboards import panels as p
 from gemini_slo.dashboards.common import (
     GREEN,
@@ -33,8 +36,6 @@ from gemini_slo.dashboards.common import (
     workload_variable,
 )
 from gemini_slo.dashboards.shared import common_threshold
-from gemini_slo.instrumentation import signals as s
-from gemini_slo.instrumentation.signals import Mode, Outcome
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 NAME = "throughput"
@@ -200,7 +201,7 @@ def build(spec: SloSpec) -> Dashboard:
     g.add(
         stat_panel(
             f"Error budget remaining ({spec.period_days}d)",
-            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(s.LABEL_OBJECTIVE))],
+            [Query(p.recorded(n.ERROR_BUDGET_REMAINING), legend(agent_series.LABEL_OBJECTIVE))],
             "percentunit",
             "Share of the period's error budget left per objective (negative: overspent).",
             steps((None, RED), (0.0, YELLOW), (0.25, GREEN)),

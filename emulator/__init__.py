@@ -12,7 +12,7 @@ the demo and benchmarks exercise real client traffic. One concern per module:
 - ``testing``: ``running_emulator()`` and friends, the public helpers for tests
 """
 
-if __name__ != "gemini_slo.emulator":  # pragma: no cover - a layout guard, see DESIGN.md
+if __name__ != "gemini_slo.emulator":  # pragma: no cover - a layout guard, see docs/architecture.md
     raise ImportError(
         f"import this package as 'gemini_slo.emulator', not {__name__!r}: the top-level folders "
         "are installed as subpackages of gemini_slo (pip install -e .)"

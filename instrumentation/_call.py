@@ -24,8 +24,8 @@ import time
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
 from gemini_slo.instrumentation._registry import CallKey, Registry, Usage
 from gemini_slo.instrumentation._usage import is_blocked, is_response, model_version_of, usage_of

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gemini_slo.instrumentation.signals import Outcome
+from gemini_slo.contract.signals import Outcome
 from google.genai import errors as genai_errors
 
 _cache: dict[type[BaseException], tuple[Outcome, str]] = {}

@@ -2,7 +2,7 @@
 
 Bucket ``i`` at scale ``s`` covers ``(base**i, base**(i + 1)]`` with ``base = 2**(2**-s)``
 (upper-inclusive, as OTLP defines it). The histogram starts at
-:data:`~gemini_slo.instrumentation.signals.EXPONENTIAL_SCALE` and, when a value would need
+:data:`~gemini_slo.contract.signals.EXPONENTIAL_SCALE` and, when a value would need
 more than ``max_buckets`` buckets, halves its resolution as many times as needed (the
 index at scale ``s - 1`` is the index at scale ``s`` shifted right by one), exactly as the
 OpenTelemetry SDK does. Only non-negative values are expected (durations); a negative one

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._exponential import ExponentialPoint
 from gemini_slo.instrumentation._registry import HistogramPoint, Point, Registry, group_by_signal
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter

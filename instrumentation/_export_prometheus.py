@@ -9,11 +9,10 @@ work. Only classic histograms are exposed: the exponential twins are left out (P
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._registry import HistogramPoint, Registry, group_by_signal
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
@@ -25,10 +24,6 @@ _TYPES = {
     S.Kind.GAUGE: "gauge",
     S.Kind.HISTOGRAM: "histogram",
 }
-
-
-def _le(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 class RegistryCollector(Collector):
@@ -60,7 +55,7 @@ class RegistryCollector(Collector):
                 if isinstance(value, HistogramPoint):
                     for bound, cumulative in value.cumulative():
                         family.add_sample(
-                            f"{name}_bucket", {**labels, "le": _le(bound)}, cumulative
+                            f"{name}_bucket", {**labels, "le": S.format_le(bound)}, cumulative
                         )
                     family.add_sample(f"{name}_count", labels, value.count)
                     family.add_sample(f"{name}_sum", labels, value.sum)

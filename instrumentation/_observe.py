@@ -34,8 +34,8 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from types import AsyncGeneratorType, GeneratorType, TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._call import CURRENT, Call, Scope
 from gemini_slo.instrumentation._classify import DeadlineExceeded
 from gemini_slo.instrumentation._registry import Registry

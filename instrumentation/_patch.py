@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import MethodType
 from typing import Any
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._call import CURRENT, Call, Scope, service_tier
 from gemini_slo.instrumentation._classify import classify
 from gemini_slo.instrumentation._registry import Registry

@@ -4,7 +4,7 @@ Why not the OpenTelemetry SDK's instruments: ``Histogram.record()`` costs 7-9 us
 instrument with three attributes (DESIGN.md), and a call records a dozen values. Here a
 call appends one event tuple to a deque; events are folded, in batches, into one series
 bundle per attribute set (:class:`CallSeries`, found by one dict lookup on the tuple of
-:data:`~gemini_slo.instrumentation.signals.CALL_ATTRIBUTES` values) made of plain integers,
+:data:`~gemini_slo.contract.signals.CALL_ATTRIBUTES` values) made of plain integers,
 explicit-bucket histograms (bisect) and base-2 exponential histograms. Measured against
 the emulator, aggregating in batches costs the caller a third of what aggregating inline
 did: a dozen cold histogram updates in the middle of an HTTP call's code path are far
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._exponential import ExponentialHistogram, ExponentialPoint
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._call import CURRENT, Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
 from gemini_slo.instrumentation._registry import CallKey, Finished, Registry

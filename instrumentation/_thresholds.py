@@ -1,6 +1,6 @@
 """SLO latency thresholds from an ``slo.yaml`` spec (or a plain mapping), as bucket boundaries.
 
-The spec model proper lives in ``gemini_slo.agent.spec``: when it can be imported, the spec
+The spec model proper lives in ``gemini_slo.contract.spec``: when it can be imported, the spec
 is loaded and validated by it (``load_spec``; a bad spec fails loudly at ``configure()``)
 and its ``Workload.latency_thresholds``/``ttft_thresholds`` are used. Otherwise (an
 installation without the agent's dependencies) the thresholds are read straight from the
@@ -46,7 +46,7 @@ def _thresholds_of(objective: Any) -> list[float]:
 def from_spec(path: str | Path) -> Thresholds:
     """The latency and TTFT thresholds of every workload of the spec at ``path``."""
     try:
-        from gemini_slo.agent.spec import load_spec
+        from gemini_slo.contract.spec import load_spec
     except ImportError:  # pragma: no cover - the agent's model is part of the distribution
         return from_yaml(path)
     spec = load_spec(path)

@@ -34,8 +34,8 @@ from collections import deque
 from types import TracebackType
 from typing import Literal
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._registry import QueueSeries, Registry
 
 _EWMA_WEIGHT = 0.2

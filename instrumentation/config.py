@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._registry import Registry, Thresholds
 from gemini_slo.instrumentation._thresholds import combine, from_mapping, from_spec
 from gemini_slo.instrumentation.pricing import load_table

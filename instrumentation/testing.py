@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._exponential import ExponentialPoint
 from gemini_slo.instrumentation._registry import HistogramPoint, Point, Registry
 

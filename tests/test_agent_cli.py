@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gemini_slo.agent import status_cli
 from gemini_slo.agent.testing import otlp_request, post_otlp, running_agent, sum_metric
-from gemini_slo.instrumentation import signals
+from gemini_slo.cli import status as status_cli
+from gemini_slo.contract import signals
 
 EXE = str(Path(sys.executable).with_name("gemini-slo"))
 ATTRS = {signals.ATTR_WORKLOAD: "chat", signals.ATTR_MODE: "latency"}

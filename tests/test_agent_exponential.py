@@ -6,7 +6,8 @@ import math
 import random
 
 from gemini_slo.agent.exponential import ExpHistogram, downscale_buckets
-from gemini_slo.agent.windows import Windows, format_quantile, window_seconds
+from gemini_slo.agent.windows import Windows, format_quantile
+from gemini_slo.contract.durations import parse_duration as window_seconds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -21,7 +21,7 @@ from gemini_slo.agent.testing import (
     running_agent,
     sum_metric,
 )
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import signals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.metrics.v1 import metrics_pb2

@@ -24,7 +24,7 @@ from gemini_slo.agent.testing import (
     running_agent,
     sum_metric,
 )
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -251,13 +251,13 @@ def test_objective_series_from_the_spec(agent: AgentHandle) -> None:
     targets = {
         (s.labels["gemini_slo_workload"], s.labels["objective"]): s.value
         for s in samples
-        if s.name == signals.AGENT_OBJECTIVE_TARGET
+        if s.name == agent_series.AGENT_OBJECTIVE_TARGET
     }
     assert targets[("chat", "latency_p95")] == 0.95
     thresholds = {
         (s.labels["gemini_slo_workload"], s.labels["objective"]): s.value
         for s in samples
-        if s.name == signals.AGENT_OBJECTIVE_THRESHOLD
+        if s.name == agent_series.AGENT_OBJECTIVE_THRESHOLD
     }
     assert thresholds[("chat", "latency_p95")] == 0.5
     assert thresholds[("batch", "tokens_per_second")] == 10000
@@ -279,13 +279,13 @@ def test_promtool_check_metrics_on_a_real_scrape(agent: AgentHandle, require_bin
     promtool = require_binary("promtool")
     cfg = {"endpoint": url(agent), "calls": 40, "timeout_every": 10, "instance": "promtool"}
     subprocess.run(
-        [sys.executable, "-m", "gemini_slo.agent.sdk_app", json.dumps(cfg)],
+        [sys.executable, "-m", "gemini_slo.lab.sdk_app", json.dumps(cfg)],
         check=True,
         timeout=60,
         capture_output=True,
     )
     text = agent.scrape()
-    assert signals.AGENT_DURATION_PERCENTILE in text
+    assert agent_series.AGENT_DURATION_PERCENTILE in text
     result = subprocess.run(
         [promtool, "check", "metrics"],
         input=text,

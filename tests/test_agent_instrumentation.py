@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 from gemini_slo.agent.testing import running_agent
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_instrumentation_exports_through_the_agent() -> None:
                 calls[outcome] = calls.get(outcome, 0) + sample.value
                 assert sample.labels[signals.LABEL_WORKLOAD] == "chat"
                 assert sample.labels[signals.LABEL_MODE] == "latency"
-            if sample.name == signals.AGENT_DURATION_PERCENTILE:
+            if sample.name == agent_series.AGENT_DURATION_PERCENTILE:
                 percentiles.append(sample)
     assert calls == {"ok": 27, "timeout": 3}
     assert signals.OPERATION_DURATION.prometheus + "_bucket" in text

@@ -16,7 +16,7 @@ from gemini_slo.agent.testing import (
     sum_metric,
 )
 from gemini_slo.agent.windows import Windows
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import signals
 
 ATTRS = {
     signals.ATTR_WORKLOAD: "chat",

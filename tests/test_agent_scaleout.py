@@ -25,7 +25,7 @@ import sys
 
 import pytest
 from gemini_slo.agent.testing import running_agent
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import signals
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_same_names_and_labels_as_the_standard_translation() -> None:
             "every_signal": True,
         }
         result = subprocess.run(
-            [sys.executable, "-m", "gemini_slo.agent.sdk_app", json.dumps(cfg)],
+            [sys.executable, "-m", "gemini_slo.lab.sdk_app", json.dumps(cfg)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -1,6 +1,6 @@
 """The real OpenTelemetry SDK and OTLP exporter, in separate app processes, through the agent.
 
-Apps are ``python -m gemini_slo.agent.sdk_app`` processes (the OpenTelemetry SDK with the
+Apps are ``python -m gemini_slo.lab.sdk_app`` processes (the OpenTelemetry SDK with the
 real ``OTLPMetricExporter``, OTLP/HTTP protobuf); the agent runs in the test process;
 assertions read a scrape parsed with prometheus_client's parser.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from gemini_slo.agent.testing import AgentHandle, running_agent
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 def app_command(agent_url: str, **cfg: Any) -> list[str]:
     cfg.setdefault("endpoint", agent_url + "/v1/metrics")
-    return [sys.executable, "-m", "gemini_slo.agent.sdk_app", json.dumps(cfg)]
+    return [sys.executable, "-m", "gemini_slo.lab.sdk_app", json.dumps(cfg)]
 
 
 def run_apps(agent: AgentHandle, *configs: dict[str, Any]) -> None:
@@ -80,10 +80,10 @@ def test_two_apps_merge_into_one_series() -> None:
         assert total(agent, signals.TOKENS.prometheus, gen_ai_token_type="output") == 4500
         quantiles = {
             (labels["quantile"], labels["window"])
-            for labels, _ in got[signals.AGENT_DURATION_PERCENTILE]
+            for labels, _ in got[agent_series.AGENT_DURATION_PERCENTILE]
         }
         assert ("0.99", "5m") in quantiles
-        assert signals.AGENT_TTFT_PERCENTILE in got
+        assert agent_series.AGENT_TTFT_PERCENTILE in got
         status = {w["name"]: w for w in agent.slo()["workloads"]}
         assert math.isclose(status["chat"]["timeout_ratio"], 0.1)
         assert status["chat"]["latency_seconds"]["p95"] > 0
@@ -175,7 +175,7 @@ def test_percentiles_match_exact_values(tmp_path: Path) -> None:
         values = sorted(float(x) for f in files for x in f.read_text().split())
         got = {
             labels["quantile"]: value
-            for labels, value in samples(agent)[signals.AGENT_DURATION_PERCENTILE]
+            for labels, value in samples(agent)[agent_series.AGENT_DURATION_PERCENTILE]
             if labels["window"] == "5m"
         }
     for q in ("0.5", "0.95", "0.99", "0.999"):

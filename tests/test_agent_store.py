@@ -19,7 +19,7 @@ from gemini_slo.agent.testing import (
     sum_metric,
 )
 from gemini_slo.agent.windows import Windows
-from gemini_slo.instrumentation import signals
+from gemini_slo.contract import agent_series, signals
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -319,7 +319,7 @@ def test_exponential_histograms_feed_percentile_gauges() -> None:
     assert "gemini_slo_client_operation_duration_seconds" not in str(samples.keys()).replace(
         "percentile", "?"
     ).replace("gemini_slo_client_operation_duration_?_seconds", "")
-    gauge = samples[signals.AGENT_DURATION_PERCENTILE]
+    gauge = samples[agent_series.AGENT_DURATION_PERCENTILE]
     by = {(dict(k)["quantile"], dict(k)["window"]): v for k, v in gauge.items()}
     assert set(by) == {
         (q, w) for q in ("0.5", "0.9", "0.95", "0.99", "0.999") for w in ("1m", "5m")
@@ -343,7 +343,7 @@ def test_percentile_windows_slide() -> None:
     store.ingest(
         otlp_request([exponential_metric(name, ATTRS, [0.1] * 100 + [2.0] * 100, time_=3)])
     )
-    gauge = scrape(store)[signals.AGENT_DURATION_PERCENTILE]
+    gauge = scrape(store)[agent_series.AGENT_DURATION_PERCENTILE]
     by = {(dict(k)["quantile"], dict(k)["window"]): v for k, v in gauge.items()}
     assert abs(by[("0.5", "1m")] - 2.0) / 2.0 < 0.03  # only the new 2 s calls
     assert by[("0.5", "5m")] < 0.2  # 200 fast, 100 slow
@@ -355,7 +355,7 @@ def test_failed_calls_are_left_out_of_percentiles() -> None:
     name = signals.OPERATION_DURATION_EXPONENTIAL.name
     failed = {**ATTRS, signals.ATTR_ERROR_TYPE: "TimeoutError"}
     store.ingest(otlp_request([exponential_metric(name, failed, [30.0] * 10)]))
-    assert signals.AGENT_DURATION_PERCENTILE not in scrape(store)
+    assert agent_series.AGENT_DURATION_PERCENTILE not in scrape(store)
 
 
 def test_no_recorded_value_points_are_skipped() -> None:

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from gemini_slo.agent.spec import SloSpec, default_spec_path, load_spec
-from gemini_slo.alerts import alertmanager, names, promql, rules, runbook
-from gemini_slo.alerts.cli import add_arguments, run
-from gemini_slo.alerts.generate import (
+from gemini_slo.alerts import alertmanager, rules, runbook
+from gemini_slo.alerts.promtool_tests import go_humanize
+from gemini_slo.cli.artifacts import (
     ALERT_RULES,
     ALERTMANAGER,
     RECORDING_RULES,
@@ -27,9 +26,11 @@ from gemini_slo.alerts.generate import (
     stale,
     write,
 )
-from gemini_slo.alerts.promtool_tests import go_humanize
-from gemini_slo.alerts.windows import BURN_WINDOWS, Policy, windows_for
-from gemini_slo.instrumentation import signals
+from gemini_slo.cli.generate import add_arguments, run
+from gemini_slo.contract import alert_names as names
+from gemini_slo.contract import promql, signals
+from gemini_slo.contract.burn_windows import BURN_WINDOWS, Policy, windows_for
+from gemini_slo.contract.spec import SloSpec, default_spec_path, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "minimal"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gemini_slo.agent import cli
+from gemini_slo.cli import main as cli
 
 
 def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from gemini_slo.agent.spec import SloSpec, default_spec_path, load_spec, parse_spec
+from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.spec import SloSpec, default_spec_path, load_spec, parse_spec
 from gemini_slo.dashboards.build import PanelQuery, dashboards, provisioning, queries, substitute
-from gemini_slo.instrumentation import signals
 
 GOLDEN_SPEC = Path(__file__).parent / "golden" / "minimal" / "slo.yaml"
 
@@ -184,7 +184,7 @@ def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
     for w in spec.workloads:
         base = f'gemini_slo_workload="{w.name}",gemini_slo_mode="{w.mode.value}"'
         model = w.models[0] if w.models else "gemini-2.5-flash"
-        for metric in (signals.AGENT_DURATION_PERCENTILE, signals.AGENT_TTFT_PERCENTILE):
+        for metric in (agent_series.AGENT_DURATION_PERCENTILE, agent_series.AGENT_TTFT_PERCENTILE):
             for quantile in ("0.5", "0.95", "0.99"):
                 labels = f'{base},gen_ai_request_model="{model}",quantile="{quantile}",window="1m"'
                 out.append({"series": f"{metric}{{{labels}}}", "values": f"0.2+0x{steps}"})
@@ -203,8 +203,8 @@ def test_every_query_returns_data_on_healthy_traffic(
     Each query is wrapped as ``count(expr) > bool 0`` and expected to be 1: an empty result
     (a wrong label, a missing recording rule) fails with the panel's title in the output.
     """
-    from gemini_slo.alerts.generate import artifacts, write
     from gemini_slo.alerts.promtool_tests import healthy_traffic, input_series
+    from gemini_slo.cli.artifacts import artifacts, write
 
     promtool = require_binary("promtool")
     write(artifacts(spec), tmp_path)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gemini_slo.agent import stack as st
-from gemini_slo.agent.spec import load_spec
+from gemini_slo.contract import signals as S
+from gemini_slo.contract.spec import load_spec
 from gemini_slo.dashboards.build import PanelQuery, queries
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.lab import stack as st
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def _demo(tmp_path: Path, *options: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "gemini_slo.agent.cli", "demo"]
+    argv = [sys.executable, "-m", "gemini_slo.cli.main", "demo"]
     return subprocess.run(
         [*argv, "--workdir", str(tmp_path / "demo"), *options],
         capture_output=True,

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gemini_slo.agent import stack as st
-from gemini_slo.agent.spec import load_spec
-from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
-from gemini_slo.alerts import names
+from gemini_slo.contract import alert_names as names
+from gemini_slo.contract import signals as S
+from gemini_slo.contract.spec import load_spec
 from gemini_slo.emulator.testing import RemoteEmulator
-from gemini_slo.instrumentation import signals as S
+from gemini_slo.lab import stack as st
+from gemini_slo.lab.webhook import ReceivedAlert, WebhookReceiver
 
 # About 100 s when it passes; the timeout leaves room for every wait to run out on a
 # failure, so that the failure message (with Prometheus' active alerts) is the one seen.

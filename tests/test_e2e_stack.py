@@ -1,6 +1,6 @@
 """The plumbing of the end-to-end stack: configs, the webhook receiver, Prometheus to webhook.
 
-These check gemini_slo.agent.stack and gemini_slo.agent.webhook on their own, with a rule
+These check gemini_slo.lab.stack and gemini_slo.lab.webhook on their own, with a rule
 that always fires, so that a failure of the full-stack test points at the rules or the
 signals, not at the wiring.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from gemini_slo.agent import stack as st
-from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
+from gemini_slo.lab import stack as st
+from gemini_slo.lab.webhook import ReceivedAlert, WebhookReceiver
 
 
 def _post(url: str, body: dict[str, Any]) -> int:
@@ -110,7 +110,7 @@ def test_prometheus_config_shape(tmp_path: Path) -> None:
 
 def test_scaled_spec_changes_only_the_alert_options(tmp_path: Path) -> None:
     """The demo's spec is the example with short windows, nothing else."""
-    from gemini_slo.agent.spec import default_spec_path, load_spec
+    from gemini_slo.contract.spec import default_spec_path, load_spec
 
     out = st.scaled_spec(default_spec_path(), tmp_path / "slo.yaml", window_scale=60)
     original = yaml.safe_load(default_spec_path().read_text())

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import structlog
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import (
     _state,
     configure,
@@ -25,7 +26,6 @@ from gemini_slo.instrumentation import (
     shutdown,
     testing,
 )
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation.config import active_settings, prometheus_port, resolve
 from google.genai import types
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import Registry, _state, instrument, testing, uninstrument
-from gemini_slo.instrumentation import signals as S
 from google import genai
 from google.genai import models as genai_models
 from google.genai import types

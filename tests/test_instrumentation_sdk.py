@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from gemini_slo.contract import signals as S
 from gemini_slo.emulator.testing import EmulatorHandle, running_emulator
 from gemini_slo.instrumentation import (
     AdmissionQueue,
@@ -26,7 +27,6 @@ from gemini_slo.instrumentation import (
     testing,
     uninstrument,
 )
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation.pricing import default_table
 from google import genai
 from google.genai import errors as genai_errors

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import (
     AdmissionQueue,
     DeadlineExceeded,
@@ -23,7 +24,6 @@ from gemini_slo.instrumentation import (
     observe,
     testing,
 )
-from gemini_slo.instrumentation import signals as S
 from gemini_slo.instrumentation._classify import classify
 from gemini_slo.instrumentation._exponential import ExponentialHistogram, bucket_index
 from gemini_slo.instrumentation._thresholds import from_spec, from_yaml, parse_duration

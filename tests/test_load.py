@@ -14,16 +14,17 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from gemini_slo.emulator.load import (
+from gemini_slo.contract import signals
+from gemini_slo.emulator.testing import EmulatorHandle, running_emulator
+from gemini_slo.instrumentation import Usage, testing
+from gemini_slo.instrumentation.pricing import cost_usd, default_table
+from gemini_slo.lab.load import (
     LoadConfig,
     LoadError,
     make_client,
     percentile,
     run_load,
 )
-from gemini_slo.emulator.testing import EmulatorHandle, running_emulator
-from gemini_slo.instrumentation import Usage, signals, testing
-from gemini_slo.instrumentation.pricing import cost_usd, default_table
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +181,7 @@ def test_cli_plain_output_and_json(emulator: EmulatorHandle) -> None:
         [
             sys.executable,
             "-m",
-            "gemini_slo.agent.cli",
+            "gemini_slo.cli.main",
             "load",
             "--mode",
             "throughput",
@@ -213,7 +214,7 @@ def test_cli_refuses_to_run_without_a_target() -> None:
     """No emulator and no API key: exit status 2 and a message saying what to do."""
     env = {k: v for k, v in os.environ.items() if k != "GEMINI_API_KEY"}
     result = subprocess.run(
-        [sys.executable, "-m", "gemini_slo.agent.cli", "load", "--mode", "latency", "--no-export"],
+        [sys.executable, "-m", "gemini_slo.cli.main", "load", "--mode", "latency", "--no-export"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gemini_slo.instrumentation import signals as s
+from gemini_slo.contract import signals as s
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry

@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from gemini_slo.agent.spec import (
+from gemini_slo.contract import signals
+from gemini_slo.contract.signals import Mode
+from gemini_slo.contract.spec import (
     Comparison,
     ObjectiveKind,
     SloSpec,
@@ -18,8 +20,6 @@ from gemini_slo.agent.spec import (
     load_spec,
     parse_spec,
 )
-from gemini_slo.instrumentation import signals
-from gemini_slo.instrumentation.signals import Mode
 
 EXAMPLE = default_spec_path().read_text(encoding="utf-8")
 
@@ -146,7 +146,7 @@ def test_millisecond_thresholds_are_exact_decimals(text: str, seconds: float) ->
     (``0.7``) never exposes, so the latency SLI would have no data and its page could not
     fire; it also added a near-duplicate bucket next to the default 0.7.
     """
-    from gemini_slo.alerts.promql import le_matcher
+    from gemini_slo.contract.promql import le_matcher
 
     s = parse_spec(
         MINIMAL.replace(
@@ -304,7 +304,7 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 def test_every_field_is_documented() -> None:
     """docs/slo-spec.md names every field the loader accepts and every alert."""
-    from gemini_slo.alerts.names import ALERT_NAMES
+    from gemini_slo.contract.alert_names import ALERT_NAMES
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "slo-spec.md").read_text()
     fields = [

@@ -38,9 +38,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import AdmissionQueue, QueueRejected, Usage, observe, pricing
 from gemini_slo.instrumentation import config as instrumentation_config
-from gemini_slo.instrumentation import signals as S
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gemini_slo.agent.spec import SloSpec
 from gemini_slo.alerts import alertmanager, promtool_tests, rules, runbook
-from gemini_slo.alerts.render import to_json, to_yaml
+from gemini_slo.cli.render import to_json, to_yaml
+from gemini_slo.contract.artifacts import (
+    ALERT_RULES,
+    ALERTMANAGER,
+    DASHBOARDS_DIR,
+    PROVISIONING_DIR,
+    RECORDING_RULES,
+    RUNBOOK,
+    TESTS_DIR,
+)
+from gemini_slo.contract.spec import SloSpec
 from gemini_slo.dashboards import build as dashboards
-
-RECORDING_RULES = "alerts/recording_rules.yaml"
-ALERT_RULES = "alerts/alert_rules.yaml"
-ALERTMANAGER = "alerts/alertmanager.yaml"
-RUNBOOK = "alerts/runbook.md"
-TESTS_DIR = "alerts/tests"
-DASHBOARDS_DIR = "dashboards"
-PROVISIONING_DIR = "dashboards/provisioning"
 
 
 def artifacts(spec: SloSpec) -> dict[str, str]:

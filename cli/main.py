@@ -1,6 +1,6 @@
 """The ``gemini-slo`` command: one entry point, one subcommand per concern.
 
-Each subcommand lives in the package that owns it, as a module with two functions:
+Each subcommand is a module of this package with two functions:
 ``add_arguments(parser: argparse.ArgumentParser) -> None`` and
 ``run(args: argparse.Namespace) -> int``. They are imported only when their subcommand
 runs, so that ``gemini-slo emulate`` does not pay for the dashboard builders.
@@ -24,12 +24,12 @@ class _Subcommand(Protocol):
 
 # name -> (module, one-line help). The module is imported lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "emulate": ("gemini_slo.emulator.cli", "serve a local Gemini API emulator"),
-    "agent": ("gemini_slo.agent.agent_cli", "run the collector agent (OTLP in, /metrics out)"),
-    "status": ("gemini_slo.agent.status_cli", "print each workload's SLO status from an agent"),
-    "generate": ("gemini_slo.alerts.cli", "generate rules, routes and dashboards from slo.yaml"),
-    "load": ("gemini_slo.emulator.load_cli", "run a reference latency or throughput load"),
-    "demo": ("gemini_slo.agent.demo_cli", "run the whole stack on the example spec"),
+    "emulate": ("gemini_slo.cli.emulate", "serve a local Gemini API emulator"),
+    "agent": ("gemini_slo.cli.agent", "run the collector agent (OTLP in, /metrics out)"),
+    "status": ("gemini_slo.cli.status", "print each workload's SLO status from an agent"),
+    "generate": ("gemini_slo.cli.generate", "generate rules, routes and dashboards from slo.yaml"),
+    "load": ("gemini_slo.cli.load", "run a reference latency or throughput load"),
+    "demo": ("gemini_slo.cli.demo", "run the whole stack on the example spec"),
 }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from gemini_slo.agent.spec import format_duration
+from gemini_slo.contract.spec import format_duration
 
 HOUR = 3600.0
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import structlog
-from gemini_slo.agent._spec_yaml import compose
-from gemini_slo.agent.spec import SpecError, default_spec_path, load_spec
+from gemini_slo.contract._spec_yaml import compose
+from gemini_slo.contract.spec import SpecError, default_spec_path, load_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def _duration(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Generate (or check) every artifact; 0 on success, 1 when stale, 2 on a bad spec."""
-    from gemini_slo.alerts.generate import artifacts, stale, write
+    from gemini_slo.cli.artifacts import artifacts, stale, write
 
     log = structlog.get_logger("gemini_slo.generate")
     path = args.spec or default_spec_path()

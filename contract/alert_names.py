@@ -3,7 +3,7 @@
 The rule generators, the Alertmanager routes, the runbook, the dashboards and the spec's
 validation (severity overrides name alerts) all import these; none restates one. Metric
 and label names of the instrumented signals come from
-:mod:`gemini_slo.instrumentation.signals`.
+:mod:`gemini_slo.contract.signals`.
 
 Recording rules follow the Prometheus convention ``level:metric:operations``. The window
 suffix (``rate5m``) names the *nominal* window of a 30-day SLO; when the spec sets

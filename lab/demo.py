@@ -1,4 +1,4 @@
-"""``gemini-slo demo``: the whole system on the example spec, with a fault and a page.
+"""The demo behind ``gemini-slo demo``: the whole system on the example spec, with a fault and a page.
 
 What runs (every process a child of this one, stopped on exit, Ctrl-C or SIGTERM):
 
@@ -26,52 +26,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gemini_slo.agent import stack as st
-from gemini_slo.agent.spec import SloSpec, Workload, load_spec
-from gemini_slo.agent.webhook import ReceivedAlert, WebhookReceiver
-from gemini_slo.alerts import names
+from gemini_slo.contract import alert_names as names
+from gemini_slo.contract import signals as S
+from gemini_slo.contract.spec import SloSpec, Workload, load_spec
 from gemini_slo.emulator.testing import RemoteEmulator
-from gemini_slo.instrumentation import signals as S
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``gemini-slo demo``."""
-    parser.add_argument("--spec", default=None, help="slo.yaml (default: the example spec)")
-    parser.add_argument(
-        "--window-scale", type=float, default=60.0, help="divide alert windows by this (60)"
-    )
-    parser.add_argument(
-        "--time-scale", type=float, default=0.3, help="emulator latency scale (0.3)"
-    )
-    parser.add_argument(
-        "--healthy-seconds", type=float, default=60.0, help="healthy phase length (60)"
-    )
-    parser.add_argument(
-        "--fault-factor", type=float, default=5.0, help="latency multiplier injected (5)"
-    )
-    parser.add_argument(
-        "--page-timeout", type=float, default=180.0, help="wait this long for the page (180)"
-    )
-    parser.add_argument(
-        "--resolve-timeout", type=float, default=180.0, help="and for the resolve (180)"
-    )
-    parser.add_argument(
-        "--fault-seconds",
-        type=float,
-        default=60.0,
-        help="without Prometheus: how long the fault lasts (60)",
-    )
-    parser.add_argument("--chat-rate", type=float, default=10.0, help="chat calls/s (10)")
-    parser.add_argument(
-        "--batch-concurrency", type=int, default=16, help="batch parallel calls (16)"
-    )
-    parser.add_argument(
-        "--no-monitoring", action="store_true", help="leave out Prometheus and Alertmanager"
-    )
-    parser.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
-    parser.add_argument(
-        "--hold", action="store_true", help="keep everything running at the end until Ctrl-C"
-    )
+from gemini_slo.lab import stack as st
+from gemini_slo.lab.webhook import ReceivedAlert, WebhookReceiver
 
 
 def _say(text: str = "") -> None:
@@ -164,8 +124,8 @@ def _wait_quiet(seconds: float, full: st.FullStack) -> None:
                 )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the demo; 0 when the page arrived and resolved (or without Prometheus, when done)."""
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo (``args``: the options of ``gemini-slo demo``); 0 when the page arrived and resolved (or without Prometheus, when done)."""
     workdir = (
         Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gemini-slo-demo-"))
     )

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import structlog
 from gemini_slo.agent.server import Agent, AgentConfig
-from gemini_slo.agent.spec import SpecError, default_spec_path, load_spec
 from gemini_slo.agent.store import StoreLimits
+from gemini_slo.contract.spec import SpecError, default_spec_path, load_spec
 
 log = structlog.get_logger("gemini_slo.agent")
 

@@ -4,7 +4,7 @@
 :class:`Field` wraps one node with its field path (``workloads[0].objectives.latency[1]``)
 so that every validation error can say where it is: ``slo.yaml:12: <path>: <problem>``.
 This module only knows YAML and value syntax (durations, ratios); what the fields mean is
-in :mod:`gemini_slo.agent.spec`.
+in :mod:`gemini_slo.contract.spec`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from typing import NoReturn
 
 import yaml
+from gemini_slo.contract.durations import parse_duration
 
 
 class SpecError(ValueError):
@@ -32,8 +33,6 @@ class SpecError(ValueError):
         super().__init__(f"{where}: {path}: {message}" if path else f"{where}: {message}")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 # One loader instance to turn scalar nodes into Python values with YAML 1.1's safe rules
@@ -165,12 +164,12 @@ class Field:
     def duration(self) -> float:
         """A duration like ``500ms``, ``2s``, ``5m``, ``1h``, ``30d``, in seconds (> 0)."""
         value = self.scalar()
-        match = _DURATION.match(value) if isinstance(value, str) else None
-        if match is None:
+        try:
+            seconds = parse_duration(value) if isinstance(value, str) else None
+        except ValueError:
+            seconds = None
+        if seconds is None:
             self.fail(f"expected a duration like '500ms', '2s' or '5m', got {_describe(value)}")
-        # Rounded to the nanosecond: 700 x 0.001 is 0.7000000000000001, and thresholds
-        # become bucket boundaries matched by their `le` text.
-        seconds = round(float(match.group(1)) * _DURATION_UNITS[match.group(2)], 9)
         if seconds <= 0:
             self.fail(f"expected a duration > 0, got {value!r}")
         return seconds

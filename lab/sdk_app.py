@@ -1,7 +1,7 @@
 """A small app on the real OpenTelemetry SDK, for the agent's tests and benchmarks.
 
-Run as ``python -m gemini_slo.agent.sdk_app '<json config>'``. It records GenAI-call
-signals under the names of :mod:`gemini_slo.instrumentation.signals` (explicit histograms
+Run as ``python -m gemini_slo.lab.sdk_app '<json config>'``. It records GenAI-call
+signals under the names of :mod:`gemini_slo.contract.signals` (explicit histograms
 under the semconv names, base-2 exponential histograms under the ``gemini_slo.`` twins,
 as the instrumentation does) and exports them with the real ``OTLPMetricExporter``
 (OTLP/HTTP protobuf). It exists so that tests can check the agent against exactly what
@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from gemini_slo.instrumentation import signals as s
+from gemini_slo.contract import signals as s
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import (
@@ -88,7 +88,7 @@ class _Recorder:
     """The instruments of one MeterProvider."""
 
     def __init__(self, provider: MeterProvider, limit: float) -> None:
-        meter = provider.get_meter("gemini_slo.agent.sdk_app")
+        meter = provider.get_meter("gemini_slo.lab.sdk_app")
         self.calls = meter.create_counter(s.CALLS.name, unit=s.CALLS.unit)
         self.tokens = meter.create_counter(s.TOKENS.name, unit=s.TOKENS.unit)
         self.cost = meter.create_counter(s.COST.name, unit=s.COST.unit)
@@ -114,7 +114,7 @@ class _Recorder:
 
     def every_signal(self, provider: MeterProvider) -> None:
         """Record each signal of the contract once, with every attribute it declares."""
-        meter = provider.get_meter("gemini_slo.agent.sdk_app.contract")
+        meter = provider.get_meter("gemini_slo.lab.sdk_app.contract")
         for sig in s.INSTRUMENTATION_SIGNALS:
             attrs = {a: "x" for a in sig.attributes}
             attrs[s.ATTR_WORKLOAD] = "contract"

@@ -2,8 +2,8 @@
 
 Every field is documented in docs/slo-spec.md. Loading::
 
-    from gemini_slo.agent.spec import load_spec, default_spec_path
-    spec = load_spec(default_spec_path())        # the packaged example (agent/slo.yaml)
+    from gemini_slo.contract.spec import load_spec, default_spec_path
+    spec = load_spec(default_spec_path())        # the packaged example (contract/slo.yaml)
     spec = parse_spec(text, source="slo.yaml")   # from a string
 
 An invalid spec raises :class:`SpecError` (a ``ValueError``) whose message names the file,
@@ -63,10 +63,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gemini_slo.agent._spec_yaml import Field, SpecError, compose
-from gemini_slo.alerts.names import ALERT_NAMES, LABEL_BURN_WINDOW, LABEL_SEVERITY, Severity
-from gemini_slo.instrumentation import signals
-from gemini_slo.instrumentation.signals import Mode
+from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract._spec_yaml import Field, SpecError, compose
+from gemini_slo.contract.alert_names import ALERT_NAMES, LABEL_BURN_WINDOW, LABEL_SEVERITY, Severity
+from gemini_slo.contract.durations import format_duration
+from gemini_slo.contract.signals import Mode
 
 __all__ = [
     "VERSION",
@@ -152,22 +153,6 @@ MODE_OBJECTIVES: dict[Mode, tuple[ObjectiveKind, ...]] = {
         ObjectiveKind.STALL,
     ),
 }
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds as a Prometheus duration: 300 -> '5m', 0.5 -> '500ms', 86400 -> '1d'.
-
-    Uses the largest unit that divides the value exactly, so the result round-trips.
-    """
-    millis = round(seconds * 1000)
-    if millis <= 0 or not math.isclose(millis, seconds * 1000, abs_tol=1e-6):
-        # Below a millisecond (or not a whole number of them): not a PromQL duration, only
-        # ever used for display.
-        return f"{seconds * 1000:g}ms"
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if millis % size == 0:
-            return f"{millis // size}{unit}"
-    return f"{millis}ms"
 
 
 def _percent(ratio: float) -> str:
@@ -397,7 +382,7 @@ _RESERVED_LABELS = frozenset(
         LABEL_BURN_WINDOW,
         signals.LABEL_WORKLOAD,
         signals.LABEL_MODE,
-        signals.LABEL_OBJECTIVE,
+        agent_series.LABEL_OBJECTIVE,
         "job",
         "instance",
         "le",
@@ -406,8 +391,8 @@ _RESERVED_LABELS = frozenset(
 
 
 def default_spec_path() -> Path:
-    """The packaged example spec (agent/slo.yaml), the default of the agent and the demo."""
-    return Path(str(importlib.resources.files("gemini_slo.agent").joinpath("slo.yaml")))
+    """The packaged example spec (contract/slo.yaml), the default of the agent and the demo."""
+    return Path(str(importlib.resources.files("gemini_slo.contract").joinpath("slo.yaml")))
 
 
 def load_spec(path: str | Path) -> SloSpec:

@@ -1,6 +1,6 @@
 """PromQL building blocks over the metric contract, shared by the rules and the dashboards.
 
-Every metric and label name comes from :mod:`gemini_slo.instrumentation.signals`. Every
+Every metric and label name comes from :mod:`gemini_slo.contract.signals`. Every
 aggregation is ``sum by (gemini_slo_workload, ...)``: behind the agent there is one series
 per workload and label set, but behind the OpenTelemetry Collector or Prometheus' OTLP
 receiver each instance adds ``job``/``instance`` and the series must be summed; no
@@ -12,12 +12,8 @@ expression relies on a label the standard OTLP translation does not produce.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import cast
-
-from gemini_slo.agent.spec import Objective, ObjectiveKind
-from gemini_slo.instrumentation import signals as s
-from prometheus_client.utils import floatToGoString
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.spec import Objective, ObjectiveKind
 
 WORKLOAD = s.LABEL_WORKLOAD
 MODE = s.LABEL_MODE
@@ -61,22 +57,13 @@ GENERATED_TOKENS = one_of(s.LABEL_TOKEN_TYPE, tuple(t.value for t in s.GENERATED
 BILLABLE_TOKENS = one_of(s.LABEL_TOKEN_TYPE, tuple(t.value for t in s.BILLABLE_TOKEN_TYPES))
 
 
-# prometheus_client's own formatter (untyped): the agent exposes ``le`` with it.
-_go_float = cast(Callable[[float], str], floatToGoString)
-
-
-def le_value(bound: float) -> str:
-    """An ``le`` label value as prometheus_client writes it: 0.5 -> '0.5', 1 -> '1.0'."""
-    return _go_float(bound)
-
-
 def le_matcher(bound: float) -> str:
     """A matcher for the bucket at ``bound``.
 
     prometheus_client (the agent) writes whole numbers as ``1.0``; the OTLP receivers of
     Prometheus 2.x write ``1``. A whole-number threshold matches both spellings.
     """
-    value = le_value(bound)
+    value = s.format_le(bound)
     if value.endswith(".0"):
         return f'le=~"{value[:-2]}|{value[:-2]}\\\\.0"'
     return f'le="{value}"'

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gemini_slo.agent.webhook import WebhookReceiver
+from gemini_slo.lab.webhook import WebhookReceiver
 
 PROMETHEUS_BINARIES = ("prometheus",)
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
@@ -556,8 +556,17 @@ def query(prometheus_url: str, expr: str, at: float | None = None) -> list[dict[
 
 
 def cli_argv(*args: str) -> list[str]:
-    """``gemini-slo ARGS`` as an argv for this interpreter (no reliance on PATH)."""
-    return [sys.executable, "-m", "gemini_slo.agent.cli", *args]
+    """``gemini-slo ARGS`` as an argv: the installed command, as a user runs it.
+
+    The lab drives the product through its command line, never by importing the CLI (the
+    CLI sits above the lab). The console script installed beside this interpreter is
+    preferred, so a virtual environment's command is used even when it is not on PATH.
+    """
+    beside = Path(sys.executable).with_name("gemini-slo")
+    command = str(beside) if beside.is_file() else shutil.which("gemini-slo")
+    if command is None:
+        raise StackError("the gemini-slo command is not installed (pip install -e .)")
+    return [command, *args]
 
 
 def start_emulator(
@@ -691,7 +700,7 @@ class FullStack:
         seed: int = 1,
         monitoring: bool | None = None,
     ) -> None:
-        from gemini_slo.agent.spec import default_spec_path
+        from gemini_slo.contract.spec import default_spec_path
 
         self.workdir = workdir
         self.source_spec = spec or default_spec_path()
@@ -791,7 +800,7 @@ class FullStack:
 
         Read from the agent's own /metrics, so that it works with or without Prometheus.
         """
-        from gemini_slo.instrumentation import signals as S
+        from gemini_slo.contract import signals as S
 
         deadline = time.monotonic() + timeout
         missing = set(workloads)

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gemini_slo.emulator.load import (
+from gemini_slo.instrumentation import configure, shutdown
+from gemini_slo.lab.load import (
     LoadConfig,
     LoadError,
     LoadMode,
@@ -31,7 +32,6 @@ from gemini_slo.emulator.load import (
     Summary,
     run_load_async,
 )
-from gemini_slo.instrumentation import configure, shutdown
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
