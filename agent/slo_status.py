@@ -173,7 +173,7 @@ class SloStatus:
         return _classic_quantile(buckets, q)
 
     def measure(self, workload: Workload, objective: Objective, window: str | None) -> float:
-        """The value ``objective.is_met`` is applied to (see agent/spec.py's table)."""
+        """The value ``objective.is_met`` is applied to (see contract/spec.py's table)."""
         kind = objective.kind
         name = workload.name
         q = objective.percentile or 0.0

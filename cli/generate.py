@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--spec",
         type=Path,
         default=None,
-        help="the SLO spec (default: the packaged example, agent/slo.yaml)",
+        help="the SLO spec (default: the packaged example, contract/slo.yaml)",
     )
     parser.add_argument("--out", type=Path, default=Path("."), help="output directory (default: .)")
     parser.add_argument(

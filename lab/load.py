@@ -22,7 +22,7 @@ From Python::
                                   concurrency=32, duration_s=60))
     print(summary.generated_tokens_per_s)
 
-``gemini-slo load`` (``load_cli.py``) is the command-line face of :func:`run_load`.
+``gemini-slo load`` (:mod:`gemini_slo.cli.load`) is the command-line face of :func:`run_load`.
 """
 
 from __future__ import annotations

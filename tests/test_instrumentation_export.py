@@ -278,7 +278,7 @@ def test_configure_is_idempotent_and_reconfigures(receiver: _Receiver) -> None:
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The environment fills in what the arguments leave out."""
-    spec = Path(__file__).resolve().parent.parent / "agent" / "slo.yaml"
+    spec = Path(__file__).resolve().parent.parent / "contract" / "slo.yaml"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://agent:4318/")
     monkeypatch.setenv("GEMINI_SLO_EXPORT_INTERVAL", "2.5")

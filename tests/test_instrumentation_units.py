@@ -242,7 +242,7 @@ def test_classification_of_what_google_genai_raises() -> None:
 
 def test_thresholds_from_spec() -> None:
     """The example spec's latency and TTFT thresholds become bucket boundaries."""
-    spec = Path(__file__).resolve().parent.parent / "agent" / "slo.yaml"
+    spec = Path(__file__).resolve().parent.parent / "contract" / "slo.yaml"
     thresholds = from_spec(spec)
     assert thresholds == from_yaml(spec)  # the spec model and the plain reader agree
     assert thresholds.duration["chat"] == (0.5, 0.8)
