@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import structlog
-from gemini_slo.contract._spec_yaml import compose
+from gemini_slo.contract.durations import parse_duration
 from gemini_slo.contract.spec import SpecError, default_spec_path, load_spec
 
 
@@ -45,8 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _duration(text: str) -> float:
-    # Reuse the spec's duration syntax and messages for the CLI override.
-    return compose(text, "--scrape-interval").duration() if text else 0.0
+    # The spec's own duration grammar, with the option named where the spec names a field.
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise SpecError("--scrape-interval", 0, "", str(exc)) from None
+    if seconds <= 0:
+        raise SpecError("--scrape-interval", 0, "", "expected a duration > 0")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ This module is the one place where a metric or label name is spelled. The instru
 records these signals, the agent receives and exposes them, and the rule and dashboard
 generators query them: all of them import the names from here and never restate one.
 
-Naming (see DESIGN.md, "Names"):
+Naming (docs/instrumentation.md lists every signal):
 
 * Where the OpenTelemetry GenAI semantic conventions define a signal, its name and
   attributes are used as they are (``gen_ai.client.operation.duration`` and friends), so that
@@ -562,7 +562,9 @@ def duration_buckets(mode: Mode, thresholds: Iterable[float] = ()) -> tuple[floa
 
 
 # --------------------------------------------------------------------------------------
-# The OTLP -> Prometheus translation (the standard one; see REFERENCE.md).
+# The OTLP -> Prometheus translation: the standard one, as the OpenTelemetry Collector, the
+# Python Prometheus exporter and Prometheus' own OTLP receiver apply it (checked against the
+# exporter in tests/test_signals.py).
 # --------------------------------------------------------------------------------------
 
 _UNIT_SUFFIXES = {
