@@ -63,7 +63,7 @@ class AgentConfig:
     otlp_port: int = 4318
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a repr lands in logs and tracebacks
     max_body_bytes: int = 8 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024
     limits: StoreLimits = field(default_factory=StoreLimits)

@@ -24,6 +24,10 @@ cumulative point is compared with the previous point of the same instance and on
   merged series, which therefore never decreases (Prometheus ``rate()`` stays right);
 * an older start time or timestamp than the last seen: a late or duplicated point, ignored.
 
+The rule is the same for counters and for both kinds of histogram (one function,
+``_incarnation``), on what never goes down within an incarnation: a counter's value, a
+histogram's count. An explicit histogram whose boundaries changed is counted afresh too.
+
 Delta points are increments already. The merged series thus never goes down when an
 instance dies or expires: what it counted stays counted. Gauges and non-monotonic sums
 (up-down counters) are the *sum of the live instances' last values* (plus delta
@@ -66,7 +70,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from gemini_slo.agent import labels as labels_mod
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
@@ -121,14 +125,19 @@ class IngestResult:
         return "; ".join(self.messages)
 
 
+#: The start and time of an instance that has sent no point yet: before any real one
+#: (OTLP times are unsigned), so that its first point is a new incarnation.
+_NO_POINT_YET = -1
+
+
 class Instance:
     """Last state of one instance's cumulative stream for one series."""
 
     __slots__ = ("bounds", "buckets", "count", "exp", "seen", "start", "sum", "time", "value")
 
-    def __init__(self, start: int, time_: int, seen: float) -> None:
-        self.start = start
-        self.time = time_
+    def __init__(self, seen: float) -> None:
+        self.start = _NO_POINT_YET
+        self.time = _NO_POINT_YET
         self.seen = seen
         self.value = 0.0
         self.count = 0
@@ -217,9 +226,9 @@ class _Rejections:
 
 
 class _Ctx:
-    """Where the points of one metric come from, and where rejections go."""
+    """Where the points of one metric come from, where rejections go, how many overflowed."""
 
-    __slots__ = ("delta", "instance", "now", "rejections")
+    __slots__ = ("delta", "instance", "now", "overflowed", "rejections")
 
     def __init__(
         self, instance: InstanceKey, delta: bool, now: float, rejections: _Rejections
@@ -228,6 +237,30 @@ class _Ctx:
         self.delta = delta
         self.now = now
         self.rejections = rejections
+        self.overflowed = 0
+
+
+# Where a cumulative point stands against the last point of its instance. Plain ints, not
+# an enum: looking up an enum member costs more than the rest of the rule, once a point.
+#: The same process, counting on: the increment is the difference.
+_SAME_INCARNATION: Final = 0
+#: A new instance or a restarted process: the whole value is the increment.
+_NEW_INCARNATION: Final = 1
+#: A point of an older incarnation, or out of order: ignored.
+_LATE_POINT: Final = 2
+
+
+def _incarnation(inst: Instance, start: int, time_: int, total: float, last_total: float) -> int:
+    """The merge rule of the module docstring, the one place it is written.
+
+    ``total`` is what never goes down within one incarnation (a counter's value, a
+    histogram's count) and ``last_total`` the same of the instance's last point.
+    """
+    if start == inst.start:  # the usual case first
+        if time_ < inst.time:
+            return _LATE_POINT
+        return _SAME_INCARNATION if total >= last_total else _NEW_INCARNATION
+    return _NEW_INCARNATION if start > inst.start else _LATE_POINT
 
 
 class Store:
@@ -367,30 +400,31 @@ class Store:
         family = self._family(metric, kind, n, rejections)
         if family is None:
             return n, 0
-        delta = temporality == _DELTA
+        ctx = _Ctx(instance, temporality == _DELTA, now, rejections)
         if kind is Kind.HISTOGRAM:
-            overflowed = self._histograms(family, points, _Ctx(instance, delta, now, rejections))
+            self._histograms(family, points, ctx)
         elif kind is Kind.EXPONENTIAL_HISTOGRAM:
-            overflowed = self._exponentials(family, points, _Ctx(instance, delta, now, rejections))
+            self._exponentials(family, points, ctx)
         else:
-            overflowed = self._numbers(family, points, _Ctx(instance, delta, now, rejections))
-        return n, overflowed
+            self._numbers(family, points, ctx)
+        return n, ctx.overflowed
 
     def _series(
         self, family: Family, labels: LabelKey, ctx: _Ctx
-    ) -> tuple[Series | None, InstanceKey, bool]:
-        """The series for ``labels`` (or the overflow series), the instance key to use in
-        it, and whether the point overflowed. ``None`` when the point must be rejected."""
+    ) -> tuple[Series | None, InstanceKey]:
+        """The series for ``labels`` (or the overflow series, counted in ``ctx``), marked
+        updated, and the instance key to use in it. ``None`` when the point is rejected."""
         instance, delta, now, rejections = ctx.instance, ctx.delta, ctx.now, ctx.rejections
         series = family.series.get(labels)
         if series is not None:
-            return series, instance, False
+            series.updated = now
+            return series, instance
         limit = self.limits.max_series_per_metric
         if len(family.series) < limit + (OVERFLOW_KEY in family.series):
             series = Series(now)
             self._track(family, labels, series)
             family.series[labels] = series
-            return series, instance, False
+            return series, instance
         # Cardinality limit reached: fold into the overflow series.
         self.self_metrics.overflow_points[family.name] += 1
         overflow = family.series.get(OVERFLOW_KEY)
@@ -403,8 +437,10 @@ class Store:
                 f"{family.name}: cardinality limit of {limit} series reached and its overflow "
                 "series is full; point dropped",
             )
-            return None, key, True
-        return overflow, key, True
+            return None, key
+        overflow.updated = now
+        ctx.overflowed += 1
+        return overflow, key
 
     @staticmethod
     def _track(family: Family, labels: LabelKey, series: Series) -> None:
@@ -430,15 +466,16 @@ class Store:
             series.counter_key = (family.otel_name, workload, mode, sub)
 
     def _instance(
-        self, family: Family, series: Series, key: InstanceKey, *, start: int, time_: int, ctx: _Ctx
-    ) -> tuple[Instance | None, bool]:
-        """The instance state (and whether it is new), reviving a retired one if any.
+        self, family: Family, series: Series, key: InstanceKey, start: int, ctx: _Ctx
+    ) -> Instance | None:
+        """The instance state, marked seen; a retired one with this ``start`` revives.
 
         None (and the point rejected) when a limit on instance states would be exceeded.
         """
         inst = series.instances.get(key)
         if inst is not None:
-            return inst, False
+            inst.seen = ctx.now
+            return inst
         limits = self.limits
         if len(series.instances) >= limits.max_instances_per_series:
             ctx.rejections.add(
@@ -446,34 +483,40 @@ class Store:
                 f"{family.name}: more than {limits.max_instances_per_series} instances "
                 "for one series",
             )
-            return None, False
+            return None
         inst = series.retired.pop(key, None)
         if inst is not None and inst.start == start:
+            inst.seen = ctx.now
             series.instances[key] = inst
             self.instances += 1
-            return inst, False
+            return inst
         if self.instances >= limits.max_instances:
             ctx.rejections.add(
                 "too_many_instances",
                 f"the agent holds its limit of {limits.max_instances} instance states",
             )
-            return None, False
-        inst = Instance(start, time_, ctx.now)
+            return None
+        inst = Instance(ctx.now)
         series.instances[key] = inst
         self.instances += 1
-        return inst, True
+        return inst
+
+    @staticmethod
+    def _heard_from(series: Series, key: InstanceKey, now: float) -> None:
+        """A delta point keeps its instance's cumulative state, if any, from expiring."""
+        inst = series.instances.get(key)
+        if inst is not None:
+            inst.seen = now
 
     # -- numbers --
 
     def _numbers(
         self, family: Family, points: Iterable[metrics_pb2.NumberDataPoint], ctx: _Ctx
-    ) -> int:
+    ) -> None:
         delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
         monotonic = family.kind is Kind.COUNTER
-        is_gauge = not monotonic
         translate = self._labels.translate
         windows = self.windows
-        overflowed = 0
         for p in points:
             if p.flags & _NO_RECORDED_VALUE:
                 continue
@@ -484,42 +527,32 @@ class Store:
             if monotonic and v < 0:
                 rejections.add("invalid_value", f"{family.name}: negative value on a counter")
                 continue
-            series, key, over = self._series(family, translate(p.attributes), ctx)
+            series, key = self._series(family, translate(p.attributes), ctx)
             if series is None:
                 continue
-            overflowed += over
-            series.updated = now
             if delta:
                 series.value += v
                 if monotonic and series.counter_key is not None:
                     windows.add_counter(series.counter_key, v, now)
-                inst = series.instances.get(key)
-                if inst is not None:
-                    inst.seen = now
+                self._heard_from(series, key, now)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            inst = self._instance(family, series, key, start, ctx)
             if inst is None:
                 continue
-            inst.seen = now
-            if is_gauge:
-                if new or t >= inst.time:
+            if not monotonic:  # a gauge: the instance's latest value
+                if t >= inst.time:
                     inst.value, inst.time, inst.start = v, t, start
                 continue
-            if new:
-                increment = v
-            elif start < inst.start or (start == inst.start and t < inst.time):
-                continue  # late point of an older incarnation, or out of order
-            elif start > inst.start or v < inst.value:
-                increment = v  # a new incarnation counted from zero
-            else:
-                increment = v - inst.value
+            step = _incarnation(inst, start, t, v, inst.value)
+            if step == _LATE_POINT:
+                continue
+            increment = v - inst.value if step == _SAME_INCARNATION else v
             inst.value, inst.time, inst.start = v, t, start
             if increment:
                 series.value += increment
                 if series.counter_key is not None:
                     windows.add_counter(series.counter_key, increment, now)
-        return overflowed
 
     # -- explicit histograms --
 
@@ -550,10 +583,9 @@ class Store:
 
     def _histograms(
         self, family: Family, points: Iterable[metrics_pb2.HistogramDataPoint], ctx: _Ctx
-    ) -> int:
-        delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
+    ) -> None:
+        delta, rejections = ctx.delta, ctx.rejections
         translate = self._labels.translate
-        overflowed = 0
         for p in points:
             if p.flags & _NO_RECORDED_VALUE:
                 continue
@@ -590,32 +622,25 @@ class Store:
             if not math.isfinite(total):
                 rejections.add("invalid_value", f"{family.name}: non-finite sum")
                 continue
-            series, key, over = self._series(family, translate(p.attributes), ctx)
+            series, key = self._series(family, translate(p.attributes), ctx)
             if series is None:
                 continue
-            overflowed += over
-            series.updated = now
             if series.bounds is None:
                 series.bounds = bounds
                 series.buckets = [0] * (len(bounds) + 1)
             if delta:
-                inst = series.instances.get(key)
-                if inst is not None:
-                    inst.seen = now
+                self._heard_from(series, key, ctx.now)
                 self._add_buckets(series, bounds, counts, count, total)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            inst = self._instance(family, series, key, start, ctx)
             if inst is None:
                 continue
-            inst.seen = now
-            if not new and (start < inst.start or (start == inst.start and t < inst.time)):
+            step = _incarnation(inst, start, t, count, inst.count)
+            if step == _LATE_POINT:
                 continue
-            changed = bounds is not inst.bounds and bounds != inst.bounds
-            if new or start > inst.start or count < inst.count or changed:
-                inc = counts
-                inc_count, inc_sum = count, total
-            else:
+            # Other boundaries than the instance's last point: counted afresh, as a restart.
+            if step == _SAME_INCARNATION and (bounds is inst.bounds or bounds == inst.bounds):
                 if count == inst.count:
                     inst.time = t  # nothing new: the usual case for an idle series
                     continue
@@ -625,10 +650,12 @@ class Store:
                     inc_count, inc_sum = count, total
                 else:
                     inc_count, inc_sum = count - inst.count, total - inst.sum
+            else:
+                inc = counts
+                inc_count, inc_sum = count, total
             inst.start, inst.time, inst.count, inst.sum = start, t, count, total
             inst.bounds, inst.buckets = bounds, counts
             self._add_buckets(series, bounds, inc, inc_count, inc_sum)
-        return overflowed
 
     def _add_buckets(
         self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float
@@ -649,12 +676,11 @@ class Store:
 
     def _exponentials(
         self, family: Family, points: Iterable[metrics_pb2.ExponentialHistogramDataPoint], ctx: _Ctx
-    ) -> int:
+    ) -> None:
         delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
         translate = self._labels.translate
         windows = self.windows
         max_buckets = self.limits.max_exp_buckets
-        overflowed = 0
         for p in points:
             if p.flags & _NO_RECORDED_VALUE:
                 continue
@@ -665,38 +691,33 @@ class Store:
                     f"{family.name}: {problem}",
                 )
                 continue
-            series, key, over = self._series(family, translate(p.attributes), ctx)
+            series, key = self._series(family, translate(p.attributes), ctx)
             if series is None:
                 continue
-            overflowed += over
-            series.updated = now
             if delta:
-                inst = series.instances.get(key)
-                if inst is not None:
-                    inst.seen = now
+                self._heard_from(series, key, now)
                 if series.group is not None and hist.count:
                     windows.add_histogram(series.group, hist, now)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
-            inst, new = self._instance(family, series, key, start=start, time_=t, ctx=ctx)
+            inst = self._instance(family, series, key, start, ctx)
             if inst is None:
                 continue
-            inst.seen = now
+            step = _incarnation(inst, start, t, hist.count, inst.count)
+            if step == _LATE_POINT:
+                continue
             last = inst.exp
-            if not new and (start < inst.start or (start == inst.start and t < inst.time)):
-                continue
-            if new or last is None or start > inst.start or hist.count < last.count:
-                inc = hist
-            elif hist.count == last.count:
-                inst.time = t
-                continue
-            else:
+            if step == _SAME_INCARNATION and last is not None:
+                if hist.count == last.count:
+                    inst.time = t  # nothing new: the usual case for an idle series
+                    continue
                 inc = hist.copy()
                 inc.merge(last, max_buckets, sign=-1)
+            else:
+                inc = hist
             inst.start, inst.time, inst.exp, inst.count = start, t, hist, hist.count
             if series.group is not None and inc.count:
                 windows.add_histogram(series.group, inc, now)
-        return overflowed
 
     # ---- maintenance ------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import structlog
 from gemini_slo.agent.server import Agent, AgentConfig
 from gemini_slo.agent.store import StoreLimits
-from gemini_slo.contract.spec import SpecError, default_spec_path, load_spec
+from gemini_slo.cli.errors import reports_errors
+from gemini_slo.cli.inputs import load_spec_file, read_token_file
 
 log = structlog.get_logger("gemini_slo.agent")
 
@@ -86,12 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
-    """An AgentConfig from parsed flags (reads the token file)."""
-    token = None
-    if args.token_file is not None:
-        token = args.token_file.read_text(encoding="utf-8").strip()
-        if not token:
-            raise ValueError(f"token file {args.token_file} is empty")
+    """An AgentConfig from parsed flags (reads the token file; CommandError if it cannot)."""
+    token = read_token_file(args.token_file) if args.token_file is not None else None
     return AgentConfig(
         otlp_host=args.otlp[0],
         otlp_port=args.otlp[1],
@@ -122,15 +119,11 @@ async def serve(agent: Agent) -> None:
         await agent.stop()
 
 
+@reports_errors("agent")
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``gemini-slo agent``."""
-    path = args.config if args.config is not None else default_spec_path()
-    try:
-        spec = load_spec(path)
-        config = config_from_args(args)
-    except (SpecError, OSError, ValueError) as exc:
-        log.error("cannot start the agent", error=str(exc))
-        return 2
+    spec = load_spec_file(args.config)
+    config = config_from_args(args)
     try:
         asyncio.run(serve(Agent(config, spec)))
     except OSError as exc:  # address in use, permission denied

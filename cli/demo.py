@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from gemini_slo.cli.errors import reports_errors
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``gemini-slo demo``."""
@@ -48,8 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@reports_errors("demo")
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when the page arrived and resolved (or without Prometheus, when done)."""
+    from gemini_slo.cli.inputs import load_spec_file
     from gemini_slo.lab.demo import run_demo
+
+    if args.spec is not None:
+        load_spec_file(args.spec)  # a bad spec is one line, before anything starts
 
     return run_demo(args)

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import structlog
+from gemini_slo.cli.errors import CommandError, reports_errors
+from gemini_slo.cli.inputs import load_spec_file
 from gemini_slo.contract.durations import parse_duration
-from gemini_slo.contract.spec import SpecError, default_spec_path, load_spec
+from gemini_slo.contract.spec import SpecError, default_spec_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,14 +57,15 @@ def _duration(text: str) -> float:
     return seconds
 
 
+@reports_errors("generate")
 def run(args: argparse.Namespace) -> int:
     """Generate (or check) every artifact; 0 on success, 1 when stale, 2 on a bad spec."""
     from gemini_slo.cli.artifacts import artifacts, stale, write
 
     log = structlog.get_logger("gemini_slo.generate")
     path = args.spec or default_spec_path()
+    spec = load_spec_file(path)
     try:
-        spec = load_spec(path)
         alerting = spec.alerting
         if args.window_scale is not None:
             if args.window_scale < 1:
@@ -73,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
                 alerting, scrape_interval=_duration(args.scrape_interval)
             )
         spec = dataclasses.replace(spec, alerting=alerting)
-    except SpecError as exc:
-        print(f"gemini-slo generate: {exc}", file=sys.stderr)
-        return 2
+    except SpecError as exc:  # an override: the same one line as a spec error
+        raise CommandError(str(exc)) from None
     files = artifacts(spec)
     if args.check:
         bad = stale(files, args.out)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.cli.errors import reports_errors
+from gemini_slo.cli.inputs import load_spec_file
 from gemini_slo.instrumentation import configure, shutdown
 from gemini_slo.lab.load import (
     LoadConfig,
@@ -234,8 +236,13 @@ def _flush_export() -> None:
     shutdown()
 
 
+@reports_errors("load")
 def run(args: argparse.Namespace) -> int:
-    """Run the load; 0 when it ran, 2 on bad options or a missing API key."""
+    """Run the load; 0 when it ran, 2 on bad options, a bad spec or a missing API key."""
+    if args.spec is not None:
+        # Read here so that a bad spec is one line; configure() reads it again for its
+        # thresholds, and would fail with a traceback.
+        load_spec_file(args.spec)
     try:
         config = config_from_args(args)
     except LoadError as exc:

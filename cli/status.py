@@ -6,8 +6,8 @@
 
 Reads ``GET /api/slo`` and prints one table per workload (objective, target, current
 value over the agent's 5-minute window, met, error budget left over the agent's lifetime).
-Exit status: 0, or 2 when the agent cannot be reached; with ``--check``, 1 when a measured
-objective is not met.
+Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
+with ``--check``, 1 when a measured objective is not met.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.cli.errors import reports_errors
+from gemini_slo.cli.inputs import read_token_file
 from rich.console import Console
 from rich.table import Table
 
@@ -112,9 +114,10 @@ def render(status: dict[str, Any], console: Console) -> None:
         console.print(table)
 
 
+@reports_errors("status")
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``gemini-slo status``."""
-    token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
+    token = read_token_file(args.token_file) if args.token_file is not None else None
     try:
         status = fetch_status(args.agent, token, args.timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -6,6 +6,7 @@ export in flight and exit 0; logs are JSON lines that never contain the token.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from gemini_slo.agent.testing import otlp_request, post_otlp, running_agent, sum_metric
+from gemini_slo.cli import agent as agent_cli
 from gemini_slo.cli import status as status_cli
 from gemini_slo.contract import signals
 
@@ -169,3 +171,71 @@ def test_status_without_an_agent_exits_2(capsys: pytest.CaptureFixture[str]) -> 
     args = parser.parse_args(["--agent", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
     assert status_cli.run(args) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``gemini-slo ARGV`` in a fresh process, listeners (if any) on free ports."""
+    return subprocess.run(
+        [sys.executable, "-m", "gemini_slo.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+LISTEN = ("--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agent", "--token", TOKEN, *LISTEN],
+        ["agent", *LISTEN, f"--token={TOKEN}"],
+        ["--token", TOKEN, "agent", *LISTEN],
+        ["agent", TOKEN, *LISTEN],
+        ["status", "--token", TOKEN],
+    ],
+)
+def test_a_mistyped_token_option_never_prints_the_token(argv: list[str]) -> None:
+    """``--token X`` is not ``--token-file X``: an error naming the option, not its value."""
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert TOKEN not in result.stdout + result.stderr
+    assert "unrecognized arguments" in result.stderr
+    assert ("--token" in result.stderr) == ("--token" in " ".join(argv))
+
+
+@pytest.mark.parametrize("command", [["agent", *LISTEN], ["status"]])
+def test_token_file_problems_are_one_line_naming_the_file(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Missing, empty or not UTF-8: exit 2, one line with the path, never the content."""
+    missing = tmp_path / "missing-token"
+    empty = tmp_path / "empty-token"
+    empty.write_text("\n")
+    garbled = tmp_path / "garbled-token"
+    garbled.write_bytes(TOKEN.encode() + b"\xff\n")
+    name = command[0]
+    cases = {
+        missing: f"gemini-slo {name}: cannot read token file {missing}: No such file or directory",
+        empty: f"gemini-slo {name}: token file {empty} is empty",
+        garbled: f"gemini-slo {name}: cannot read token file {garbled}: not UTF-8 text "
+        f"(at byte {len(TOKEN)})",
+    }
+    for path, line in cases.items():
+        result = run_cli(*command, "--token-file", str(path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [line]
+        assert TOKEN not in result.stderr
+
+
+def test_the_agent_config_never_shows_its_token(tmp_path: Path) -> None:
+    """The config read from ``--token-file`` holds the token but its repr leaves it out."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    parser = argparse.ArgumentParser()
+    agent_cli.add_arguments(parser)
+    config = agent_cli.config_from_args(parser.parse_args(["--token-file", str(token_file)]))
+    assert config.token == TOKEN
+    assert TOKEN not in repr(config)

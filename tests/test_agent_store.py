@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from gemini_slo.agent.exposition import StoreCollector, make_registry
 from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.agent.testing import (
@@ -20,6 +21,7 @@ from gemini_slo.agent.testing import (
 )
 from gemini_slo.agent.windows import Windows
 from gemini_slo.contract import agent_series, signals
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -108,6 +110,53 @@ def test_late_and_duplicate_points_are_ignored() -> None:
     store.ingest(otlp_request([sum_metric(CALLS, [(ATTRS, 8)], start=5, time_=4)]))
     store.ingest(otlp_request([sum_metric(CALLS, [(ATTRS, 99)], start=1, time_=7)]))
     assert calls_value(store) == 10
+
+
+#: One instance's cumulative points (start, time, total) and the increment the merge rule
+#: gives each: the same for a counter's value and a histogram's count.
+_INCARNATION_STEPS = [
+    (5, 6, 10, 10),  # the instance's first point: all of it
+    (5, 6, 10, 0),  # the same point again (a retried export)
+    (5, 4, 8, 0),  # out of order: older than the last point
+    (1, 7, 99, 0),  # from an older incarnation
+    (5, 8, 15, 5),  # the same incarnation, grown: the difference
+    (5, 9, 4, 4),  # went down without a new start time: a restart, all of it
+    (20, 21, 3, 3),  # a new start time: all of it
+]
+
+
+def _merged_count(kind: str, store: Store) -> float:
+    """What the store merged so far: the counter, the histogram's count, the percentile input."""
+    if kind == "counter":
+        return calls_value(store)
+    if kind == "histogram":
+        samples = scrape(store)[signals.OPERATION_DURATION.prometheus + "_count"]
+        return next(iter(samples.values()))
+    (group,) = store.windows.groups()
+    return store.windows.lifetime_histogram(group).count
+
+
+def _cumulative_point(kind: str, start: int, time_: int, total: int) -> metrics_pb2.Metric:
+    if kind == "counter":
+        return sum_metric(CALLS, [(ATTRS, total)], start=start, time_=time_)
+    if kind == "histogram":
+        name = signals.OPERATION_DURATION.name
+        return histogram_metric(
+            name, ATTRS, [1.0], [total, 0], 0.5 * total, start=start, time_=time_
+        )
+    name = signals.OPERATION_DURATION_EXPONENTIAL.name
+    return exponential_metric(name, ATTRS, [0.5] * total, start=start, time_=time_)
+
+
+@pytest.mark.parametrize("kind", ["counter", "histogram", "exponential"])
+def test_every_point_type_merges_by_the_same_rule(kind: str) -> None:
+    """Late, duplicated, grown, reset and restarted points count alike for every type."""
+    store, _ = make_store()
+    merged = 0
+    for start, time_, total, increment in _INCARNATION_STEPS:
+        store.ingest(otlp_request([_cumulative_point(kind, start, time_, total)]))
+        merged += increment
+        assert _merged_count(kind, store) == merged, (start, time_, total)
 
 
 def test_delta_points_accumulate() -> None:
