@@ -15,7 +15,8 @@ from gemini_slo.instrumentation._call import Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded
 from gemini_slo.instrumentation._observe import observe
 from gemini_slo.instrumentation._patch import instrument, is_instrumented, uninstrument
-from gemini_slo.instrumentation._registry import Registry, Usage
+from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._values import Usage
 from gemini_slo.instrumentation.admission import AdmissionQueue, QueueRejected
 from gemini_slo.instrumentation.config import Settings, configure, flush, shutdown
 

@@ -25,10 +25,11 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation import _state
+from gemini_slo.instrumentation import _state, pricing
 from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
-from gemini_slo.instrumentation._registry import CallKey, Registry, Usage
+from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._usage import is_blocked, is_response, model_version_of, usage_of
+from gemini_slo.instrumentation._values import CallKey, Usage
 
 if TYPE_CHECKING:
     from gemini_slo.instrumentation.admission import AdmissionQueue
@@ -369,7 +370,7 @@ class Call:
             cost = (
                 None
                 if usage is None
-                else _state.pricing().cost_pico(model, usage, self._service_tier)
+                else pricing.active_table().cost_pico(model, usage, self._service_tier)
             )
             self._log(model, outcome, error_type, duration, ttft, usage, cost, response)
 
@@ -398,7 +399,7 @@ class Call:
             fields["error_type"] = error_type
         if usage is not None:
             fields["tokens"] = usage._asdict()
-            fields["cost_usd"] = None if cost is None else cost / 1e12
+            fields["cost_usd"] = None if cost is None else pricing.cost_usd(cost)
         if _state.capture_content:
             if self._content is not None:
                 fields["prompt"] = _text_of_contents(self._content)

@@ -1,6 +1,7 @@
-"""Outcome and ``error.type`` of a failed call, from the exception google-genai (or the app) raised.
+"""Outcome and ``error.type`` of a call: from the exception google-genai (or the app) raised,
+else from the response (blocked or ok).
 
-What google-genai 3.x really raises (REFERENCE.md): ``errors.ClientError``/``ServerError``
+What google-genai 3.x really raises: ``errors.ClientError``/``ServerError``
 (both ``errors.APIError``) with the HTTP status in ``.code``; ``httpx2.ReadTimeout`` on a
 sync timeout; the builtin ``TimeoutError`` (aiohttp) on an async one; connection errors.
 Timeouts are recognised by walking the class hierarchy for a timeout class (builtin
@@ -16,8 +17,10 @@ string for API errors (``'429'``), else the fully qualified class name, builtins
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from gemini_slo.contract.signals import Outcome
+from gemini_slo.instrumentation._usage import is_blocked, is_response
 from google.genai import errors as genai_errors
 
 _cache: dict[type[BaseException], tuple[Outcome, str]] = {}
@@ -64,3 +67,24 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
             outcome = Outcome.ERROR
         hit = _cache[cls] = (outcome, qualified_name(cls))
     return hit
+
+
+_OK, _BLOCKED = Outcome.OK.value, Outcome.BLOCKED.value
+
+
+def outcome_of(
+    exc: BaseException | None, response: Any = None, *, stream: bool = False
+) -> tuple[str, str | None]:
+    """``(outcome, error.type)`` of a finished call, as label values.
+
+    A call that raised is classified by its exception (:func:`classify`); else it is
+    ``blocked`` when its response (for a stream, its last chunk: ``stream=True``) was
+    filtered (:func:`~gemini_slo.instrumentation._usage.is_blocked`), ``ok`` otherwise.
+    (``observe`` adds one rule of its own: a call past its deadline is a ``timeout``.)
+    """
+    if exc is not None:
+        outcome, error_type = classify(exc)
+        return outcome.value, error_type
+    if response is not None and is_response(response) and is_blocked(response, stream=stream):
+        return _BLOCKED, None
+    return _OK, None

@@ -25,7 +25,7 @@ from typing import Any
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
 from gemini_slo.instrumentation._call import CURRENT, Call, Scope, service_tier
-from gemini_slo.instrumentation._classify import classify
+from gemini_slo.instrumentation._classify import outcome_of
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._streams import (
     lean_async_stream,
@@ -33,12 +33,11 @@ from gemini_slo.instrumentation._streams import (
     sdk_async_stream,
     sdk_stream,
 )
-from gemini_slo.instrumentation._usage import is_blocked, is_response, usage_of
+from gemini_slo.instrumentation._usage import usage_of
 from google.genai import models as genai_models
 
 _MARK = "__gemini_slo_original__"
 _perf = time.perf_counter
-_OK, _BLOCKED = S.Outcome.OK.value, S.Outcome.BLOCKED.value
 _lock = threading.Lock()
 _class_originals: dict[tuple[type, str], Any] = {}
 
@@ -150,24 +149,12 @@ def _sync_wrapper(
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             duration = _perf() - started
-            outcome, error_type = classify(exc)
-            submit((key, outcome.value, error_type, duration, None, None, tier, False, key))
+            outcome, error_type = outcome_of(exc)
+            submit((key, outcome, error_type, duration, None, None, tier, False, key))
             raise
         duration = _perf() - started
-        blocked = is_response(result) and is_blocked(result)
-        submit(
-            (
-                key,
-                _BLOCKED if blocked else _OK,
-                None,
-                duration,
-                None,
-                usage_of(result),
-                tier,
-                False,
-                key,
-            )
-        )
+        outcome, _ = outcome_of(None, result)
+        submit((key, outcome, None, duration, None, usage_of(result), tier, False, key))
         return result
 
     return method
@@ -221,27 +208,15 @@ def _async_wrapper(
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
             duration = _perf() - started
-            outcome, error_type = classify(exc)
+            outcome, error_type = outcome_of(exc)
             counted = None if is_stream else key
-            submit((key, outcome.value, error_type, duration, None, None, tier, False, counted))
+            submit((key, outcome, error_type, duration, None, None, tier, False, counted))
             raise
         if is_stream:
             return lean_async_stream(registry, key, tier, started, result)
         duration = _perf() - started
-        blocked = is_response(result) and is_blocked(result)
-        submit(
-            (
-                key,
-                _BLOCKED if blocked else _OK,
-                None,
-                duration,
-                None,
-                usage_of(result),
-                tier,
-                False,
-                key,
-            )
-        )
+        outcome, _ = outcome_of(None, result)
+        submit((key, outcome, None, duration, None, usage_of(result), tier, False, key))
         return result
 
     return method

@@ -21,15 +21,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
-from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._call import CURRENT, Call
-from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
-from gemini_slo.instrumentation._registry import CallKey, Finished, Registry
-from gemini_slo.instrumentation._usage import is_blocked, is_response, usage_of
+from gemini_slo.instrumentation._classify import DeadlineExceeded, outcome_of
+from gemini_slo.instrumentation._registry import Finished, Registry
+from gemini_slo.instrumentation._usage import usage_of
+from gemini_slo.instrumentation._values import CallKey
 
 T = TypeVar("T")
 _perf = time.perf_counter
-_OK, _BLOCKED = S.Outcome.OK.value, S.Outcome.BLOCKED.value
 
 
 def _deadline_error(call: Call) -> DeadlineExceeded:
@@ -266,21 +265,8 @@ def _finished_event(  # noqa: PLR0917 - private, hot path
 ) -> Finished:
     duration = _perf() - started
     ttft = None if first is None else first - started
-    if exc is not None:
-        outcome, error_type = classify(exc)
-        return (key, outcome.value, error_type, duration, ttft, usage_of(last), tier, False, key)
-    blocked = last is not None and is_response(last) and is_blocked(last, stream=True)
-    return (
-        key,
-        _BLOCKED if blocked else _OK,
-        None,
-        duration,
-        ttft,
-        usage_of(last),
-        tier,
-        False,
-        key,
-    )
+    outcome, error_type = outcome_of(exc, last, stream=True)
+    return (key, outcome, error_type, duration, ttft, usage_of(last), tier, False, key)
 
 
 def lean_stream(

@@ -1,6 +1,6 @@
 """Reading a google-genai response: token usage, model version, blocked or not.
 
-Usage comes from ``usage_metadata`` (REFERENCE.md): ``prompt_token_count`` (cached content
+Usage comes from ``usage_metadata``: ``prompt_token_count`` (cached content
 included), ``candidates_token_count``, ``thoughts_token_count``,
 ``cached_content_token_count`` (a subset of the prompt), ``tool_use_prompt_token_count``.
 A stream carries *cumulative* usage on its chunks: callers pass the last chunk, never a sum.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemini_slo.instrumentation._registry import Usage
+from gemini_slo.instrumentation._values import Usage
 from google.genai import types
 
 _Response = types.GenerateContentResponse
