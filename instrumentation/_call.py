@@ -26,9 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state, pricing
-from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
+from gemini_slo.instrumentation._classify import DeadlineExceeded, classify, final_outcome
 from gemini_slo.instrumentation._registry import Registry
-from gemini_slo.instrumentation._usage import is_blocked, is_response, model_version_of, usage_of
+from gemini_slo.instrumentation._usage import (
+    is_blocked,
+    is_response,
+    model_version_of,
+    usage_from,
+    usage_of,
+)
 from gemini_slo.instrumentation._values import CallKey, Usage
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ _DEADLINE_TYPE = "gemini_slo.instrumentation.DeadlineExceeded"  # its public hom
 _OK, _BLOCKED, _TIMEOUT, _REJECTED = (
     o.value for o in (S.Outcome.OK, S.Outcome.BLOCKED, S.Outcome.TIMEOUT, S.Outcome.REJECTED)
 )
+_GENERATE, _UNKNOWN_PROVIDER = S.OPERATION_GENERATE, S.PROVIDER_UNKNOWN
 _LOGGER: Any = None
 
 
@@ -243,6 +250,18 @@ class Call:
             self._stream = True
             self._last_chunk = last_chunk
 
+    def end_stream(
+        self, first_chunk_at: float | None, last_chunk: Any, exc: BaseException | None = None
+    ) -> None:
+        """The stream that is this call ended: :meth:`stream_ended` and :meth:`finish` in
+        one (the end of a stream is on the caller's path, with cold caches)."""
+        if self.first_chunk_at is None:
+            self.first_chunk_at = first_chunk_at
+        if last_chunk is not None:
+            self._stream = True
+            self._last_chunk = last_chunk
+        self.finish(exc)
+
     # ---- lifecycle -------------------------------------------------------------------
 
     def begin(self) -> Call:
@@ -251,8 +270,8 @@ class Call:
         key = (
             scope.workload,
             scope.mode,
-            self._operation or S.OPERATION_GENERATE,
-            self._provider or S.PROVIDER_UNKNOWN,
+            self._operation or _GENERATE,
+            self._provider or _UNKNOWN_PROVIDER,
             self._model or "unknown",
         )
         self._registry.submit((key,))
@@ -324,33 +343,34 @@ class Call:
         duration = ended - self.started
         deadline = scope.deadline
         deadline_exceeded = deadline is not None and duration > deadline
-        response = result
-        if response is None or not is_response(response):
-            response = self._last_chunk
+        response = result if is_response(result) else self._last_chunk
+        # Usage left unread (a response's usage_metadata) is read by the registry's drain.
+        usage: Any = self._explicit_usage or self._sdk_usage
         if exc is not None:
             kind, error_type = classify(exc)
             outcome = kind.value
             if isinstance(exc, DeadlineExceeded):
                 deadline_exceeded = True
+            if usage is None and response is not None:
+                usage = getattr(response, "usage_metadata", None)
         else:
-            if response is not None and is_response(response):
-                self._note_response(response)
+            outcome, metadata = final_outcome(response, stream=self._stream)
+            if usage is None:
+                usage = metadata
+            if not self._model and is_response(response):
+                self._model = model_version_of(response)
+            error_type = None
             if deadline_exceeded:
                 outcome, error_type = _TIMEOUT, _DEADLINE_TYPE
             elif self._blocked:
-                outcome, error_type = _BLOCKED, None
-            else:
-                outcome, error_type = _OK, None
-        usage = self._explicit_usage or self._sdk_usage
-        if usage is None and response is not None:
-            usage = usage_of(response)
+                outcome = _BLOCKED
         model = self._model or "unknown"
         ttft = None if self.first_chunk_at is None else self.first_chunk_at - self.started
         key = (
             scope.workload,
             scope.mode,
-            self._operation or S.OPERATION_GENERATE,
-            self._provider or S.PROVIDER_UNKNOWN,
+            self._operation or _GENERATE,
+            self._provider or _UNKNOWN_PROVIDER,
             model,
         )
         self._registry.submit(
@@ -367,6 +387,8 @@ class Call:
             )
         )
         if _state.log_calls:
+            if usage is not None and type(usage) is not Usage:
+                usage = usage_from(usage)
             cost = (
                 None
                 if usage is None

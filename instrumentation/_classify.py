@@ -85,6 +85,17 @@ def outcome_of(
     if exc is not None:
         outcome, error_type = classify(exc)
         return outcome.value, error_type
-    if response is not None and is_response(response) and is_blocked(response, stream=stream):
-        return _BLOCKED, None
-    return _OK, None
+    return final_outcome(response, stream=stream)[0], None
+
+
+def final_outcome(response: Any, *, stream: bool = False) -> tuple[str, Any]:
+    """``(outcome, usage_metadata)`` of a call that returned ``response`` (a stream: its
+    last chunk): ``blocked`` or ``ok``, and the usage metadata it carries, unread.
+
+    The hot paths hand the metadata to the registry as it is: the drain reads its counts
+    (``_usage.usage_from``) in its warm loop. At the end of a call the caches are cold from
+    the HTTP read, and reading the five counts there cost about 3 us (bench/overhead.py).
+    """
+    if not is_response(response):
+        return _OK, getattr(response, "usage_metadata", None)
+    return (_BLOCKED if is_blocked(response, stream=stream) else _OK), response.usage_metadata

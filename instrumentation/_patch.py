@@ -24,16 +24,16 @@ from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._call import CURRENT, Call, Scope, service_tier
-from gemini_slo.instrumentation._classify import outcome_of
+from gemini_slo.instrumentation._call import Call, Scope, service_tier
+from gemini_slo.instrumentation._classify import final_outcome, outcome_of
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._streams import (
+    active_call,
     lean_async_stream,
     lean_stream,
     sdk_async_stream,
     sdk_stream,
 )
-from gemini_slo.instrumentation._usage import usage_of
 from google.genai import models as genai_models
 
 _MARK = "__gemini_slo_original__"
@@ -93,7 +93,7 @@ def _sync_wrapper(
         def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
             if not _state.enabled:
                 return original(self, *args, **kwargs)
-            outer = CURRENT.get()
+            outer = active_call()
             model, provider = kwargs.get("model"), _provider(self)
             if outer is not None:
                 outer.note_request(
@@ -116,7 +116,7 @@ def _sync_wrapper(
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _state.enabled:
             return original(self, *args, **kwargs)
-        outer = CURRENT.get()
+        outer = active_call()
         model, provider = kwargs.get("model"), _provider(self)
         if outer is not None:
             outer.note_request(
@@ -153,8 +153,8 @@ def _sync_wrapper(
             submit((key, outcome, error_type, duration, None, None, tier, False, key))
             raise
         duration = _perf() - started
-        outcome, _ = outcome_of(None, result)
-        submit((key, outcome, None, duration, None, usage_of(result), tier, False, key))
+        outcome, usage = final_outcome(result)
+        submit((key, outcome, None, duration, None, usage, tier, False, key))
         return result
 
     return method
@@ -170,7 +170,7 @@ def _async_wrapper(
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _state.enabled:
             return await original(self, *args, **kwargs)
-        outer = CURRENT.get()
+        outer = active_call()
         model, provider = kwargs.get("model"), _provider(self)
         if outer is not None:
             outer.note_request(
@@ -215,8 +215,8 @@ def _async_wrapper(
         if is_stream:
             return lean_async_stream(registry, key, tier, started, result)
         duration = _perf() - started
-        outcome, _ = outcome_of(None, result)
-        submit((key, outcome, None, duration, None, usage_of(result), tier, False, key))
+        outcome, usage = final_outcome(result)
+        submit((key, outcome, None, duration, None, usage, tier, False, key))
         return result
 
     return method

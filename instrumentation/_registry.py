@@ -25,10 +25,12 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import pricing
 from gemini_slo.instrumentation._exponential import ExponentialHistogram
+from gemini_slo.instrumentation._usage import usage_from
 from gemini_slo.instrumentation._values import (
     PICO,
     CallKey,
@@ -229,13 +231,15 @@ Finished = tuple[
     str | None,
     float | None,
     float | None,
-    Usage | None,
+    Any,
     str | None,
     bool,
     CallKey | None,
 ]
 """Event: (key, outcome, error type, duration, ttft, usage, service tier, deadline exceeded,
-key the call was counted in flight under, or None)."""
+key the call was counted in flight under, or None). ``usage`` is a :class:`Usage`, None, or
+a response's ``usage_metadata`` not read yet: the drain reads it (``_usage.usage_from``),
+in a warm loop, rather than the call's own path."""
 
 #: A thread that sees this many events pending aggregates them itself (amortised, in a
 #: tight loop, with warm caches); the exporters and readers aggregate the rest.
@@ -350,6 +354,11 @@ class Registry:
             key, outcome, error_type, duration, ttft, usage, tier, deadline_exceeded, started = (
                 event
             )
+            if usage is not None and type(usage) is not Usage:
+                try:
+                    usage = usage_from(usage)
+                except Exception:  # an odd object posing as usage metadata: no usage
+                    usage = None
             cost = (
                 None if usage is None or prices is None else prices.cost_pico(key[4], usage, tier)
             )

@@ -1,9 +1,12 @@
 """Observed streams (``_streams.py``): last-chunk usage and TTFT, early close, send/throw and
-return values, deadlines between chunks, functions that return a generator."""
+return values, deadlines between chunks, functions that return a generator, and which call
+an SDK call made during a step belongs to."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +14,14 @@ from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import (
     DeadlineExceeded,
     Registry,
+    _streams,
+    instrument,
     observe,
     testing,
+    uninstrument,
 )
+from google import genai
+from google.genai import models as genai_models
 
 FLASH = "gemini-2.5-flash"
 
@@ -136,3 +144,89 @@ def test_exception_thrown_into_a_stream_is_forwarded(rec: testing.InMemoryRecord
     assert gen.throw(KeyError("x")) == "handled"
     gen.close()
     assert rec.value(S.CALLS, outcome="ok") == 1
+
+
+@pytest.fixture
+def patched_client(
+    monkeypatch: pytest.MonkeyPatch, rec: testing.InMemoryRecorder
+) -> Iterator[genai.Client]:
+    """A client whose models are patched by instrument() (workload 'default') over a stub of
+    the SDK's generate_content answering 10 input and 7 output tokens."""
+    answer = testing.response(prompt=10, output=7)
+    monkeypatch.setattr(genai_models.Models, "generate_content", lambda self, **kw: answer)
+    client = genai.Client(api_key="test-key")
+    instrument(client, workload="default", registry=rec.registry)
+    yield client
+    uninstrument(client)
+
+
+def test_sdk_calls_in_any_step_of_a_sync_stream_count_for_it(
+    rec: testing.InMemoryRecorder, patched_client: genai.Client
+) -> None:
+    """An observed generator's SDK calls, before its first yield or after a later one, are
+    part of its call; an SDK call the consumer makes between chunks is a call of its own."""
+
+    @observe(workload="chat", registry=rec.registry)
+    def stream() -> Any:
+        yield patched_client.models.generate_content(model=FLASH, contents="a")
+        yield "thinking"
+        yield patched_client.models.generate_content(model=FLASH, contents="b")
+
+    for _ in stream():
+        patched_client.models.generate_content(model=FLASH, contents="consumer")
+    assert rec.value(S.CALLS, workload="chat") == 1
+    assert rec.value(S.TOKENS, workload="chat", token_type="output") == 14
+    assert rec.value(S.CALLS, workload="default") == 3
+
+
+def test_innermost_scope_wins_inside_a_sync_stream_step(
+    rec: testing.InMemoryRecorder, patched_client: genai.Client
+) -> None:
+    """Inside a step, a ``with observe()`` block and a nested observed stream take the SDK
+    calls made within them; once they end the outer stream's step takes them again."""
+
+    @observe(workload="inner-stream", registry=rec.registry)
+    def inner() -> Any:
+        yield patched_client.models.generate_content(model=FLASH, contents="i")
+
+    @observe(workload="outer", registry=rec.registry)
+    def outer() -> Any:
+        with observe(workload="block", registry=rec.registry):
+            patched_client.models.generate_content(model=FLASH, contents="b")
+            for _ in inner():  # the inner stream's step is innermost, then the block again
+                patched_client.models.generate_content(model=FLASH, contents="b2")
+        yield patched_client.models.generate_content(model=FLASH, contents="o")
+        for _ in inner():
+            patched_client.models.generate_content(model=FLASH, contents="o2")
+
+    assert len(list(outer())) == 1
+    calls = {w: rec.value(S.CALLS, workload=w) for w in ("outer", "block", "inner-stream")}
+    assert calls == {"outer": 1, "block": 1, "inner-stream": 2}
+    tokens = {w: rec.value(S.TOKENS, workload=w, token_type="output") for w in calls}
+    assert tokens == {"outer": 14, "block": 14, "inner-stream": 14}
+    assert rec.value(S.CALLS, workload="default") == 0
+
+
+def test_a_stream_open_in_another_thread_takes_no_calls_of_this_one(
+    rec: testing.InMemoryRecorder, patched_client: genai.Client
+) -> None:
+    """While an observed stream is suspended in one thread, SDK calls elsewhere (another
+    thread, or this thread between chunks) are calls of their own."""
+
+    @observe(workload="chat", registry=rec.registry)
+    def stream() -> Any:
+        yield 1
+        yield 2
+
+    gen = stream()
+    next(gen)
+    worker = threading.Thread(
+        target=lambda: patched_client.models.generate_content(model=FLASH, contents="t")
+    )
+    worker.start()
+    worker.join()
+    patched_client.models.generate_content(model=FLASH, contents="here")
+    assert list(gen) == [2]
+    assert rec.value(S.CALLS, workload="default") == 2
+    assert rec.value(S.CALLS, workload="chat") == 1
+    assert not _streams.OPEN_STREAMS
