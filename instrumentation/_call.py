@@ -1,16 +1,20 @@
 """One instrumented call: its handle, its lifecycle and the single place where it is recorded.
 
 ``observe()`` goes through :class:`Call`: optionally ``admit``/``admit_async`` (an
-AdmissionQueue slot), ``begin`` (in-flight +1), then exactly one ``finish`` (which records
-everything and is idempotent, so that a stream closed early, a generator collected, or a
-double exit can never count twice). Recording is two events submitted to the registry
-(started, finished); see ``_registry.py``. The google-genai patch uses a Call only when it
-must (a per-call log); its lean path submits the same two events directly (``_patch.py``,
+AdmissionQueue slot), ``begin`` (in-flight +1), then exactly one ``finish`` or
+``end_stream`` (which record everything and are idempotent, so that a stream closed early,
+a generator collected, or a double exit can never count twice). Recording is two events
+submitted to the registry (started, finished; a stream that ended well submits the means to
+build its finished event, which the registry's drain builds: :meth:`Call.finished_event`);
+see ``_registry.py``. The google-genai patch uses a Call only when it must (a per-call
+log); its lean path submits the same two events directly (``_patch.py``,
 ``_streams.lean_stream``).
 
 The active call lives in a context variable, so that an SDK call made inside an
 ``observe`` scope (same thread, same task, or a task created inside it) contributes its
-model and usage to that scope instead of recording a call of its own.
+model and usage to that scope instead of recording a call of its own. A step of an
+observed sync stream is the exception: it is found on the stack (``_streams.active_call``,
+which the patch asks).
 
 Usage precedence, so that nothing is counted twice: usage reported explicitly
 (``record_usage``/``record_response``) wins; else the sum of what instrumented SDK calls
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state, pricing
 from gemini_slo.instrumentation._classify import DeadlineExceeded, classify, final_outcome
-from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._registry import Finished, Registry
 from gemini_slo.instrumentation._usage import (
     is_blocked,
     is_response,
@@ -253,14 +257,19 @@ class Call:
     def end_stream(
         self, first_chunk_at: float | None, last_chunk: Any, exc: BaseException | None = None
     ) -> None:
-        """The stream that is this call ended: :meth:`stream_ended` and :meth:`finish` in
-        one (the end of a stream is on the caller's path, with cold caches)."""
+        """The stream that is this call ended: :meth:`stream_ended`, then :meth:`finish`,
+        deferred when the stream ended well and holds no queue slot (see :meth:`finish`;
+        this is its short path, on the consumer's loop exit)."""
         if self.first_chunk_at is None:
             self.first_chunk_at = first_chunk_at
         if last_chunk is not None:
             self._stream = True
             self._last_chunk = last_chunk
-        self.finish(exc)
+        if exc is not None or self._granted is not None or _state.log_calls:
+            self.finish(exc)
+        elif not self._finished:
+            self._finished = True
+            self._registry.submit((self.finished_event, _perf()))
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -339,6 +348,35 @@ class Call:
                 self.scope.queue.release(granted)
 
     def _record(self, ended: float, exc: BaseException | None, result: Any) -> None:
+        event = self.finished_event(ended, exc, result)
+        self._registry.submit(event)
+        if _state.log_calls:
+            key, outcome, error_type, _, ttft, usage = event[:6]
+            if usage is not None and type(usage) is not Usage:
+                usage = usage_from(usage)
+            model = key[4]
+            cost = (
+                None
+                if usage is None
+                else pricing.active_table().cost_pico(model, usage, self._service_tier)
+            )
+            response = result if is_response(result) else self._last_chunk
+            duration = ended - self.started
+            self._log(model, outcome, error_type, duration, ttft, usage, cost, response)
+
+    def finished_event(
+        self, ended: float, exc: BaseException | None = None, result: Any = None
+    ) -> Finished:
+        """The registry's event for this call, ended at ``ended`` with ``exc`` raised or
+        ``result`` returned (the usage precedence of the module docstring).
+
+        A stream that ended well leaves it to the registry, which builds it when it
+        aggregates the batch (:meth:`end_stream`): the end of a stream runs in the
+        consumer's loop with the caches cold from the last HTTP read, where reading the last
+        chunk, resolving the model and building the series key cost about 6 us
+        (bench/overhead.py); in the batch they run warm. A stream's handle is internal, so
+        nothing changes the call meanwhile, and the last chunk it keeps is small.
+        """
         scope = self.scope
         duration = ended - self.started
         deadline = scope.deadline
@@ -364,37 +402,25 @@ class Call:
                 outcome, error_type = _TIMEOUT, _DEADLINE_TYPE
             elif self._blocked:
                 outcome = _BLOCKED
-        model = self._model or "unknown"
         ttft = None if self.first_chunk_at is None else self.first_chunk_at - self.started
         key = (
             scope.workload,
             scope.mode,
             self._operation or _GENERATE,
             self._provider or _UNKNOWN_PROVIDER,
-            model,
+            self._model or "unknown",
         )
-        self._registry.submit(
-            (
-                key,
-                outcome,
-                error_type,
-                None if outcome == _REJECTED else duration,  # a shed call never ran
-                ttft,
-                usage,
-                self._service_tier,
-                deadline_exceeded,
-                self._inflight,
-            )
+        return (
+            key,
+            outcome,
+            error_type,
+            None if outcome == _REJECTED else duration,  # a shed call never ran
+            ttft,
+            usage,
+            self._service_tier,
+            deadline_exceeded,
+            self._inflight,
         )
-        if _state.log_calls:
-            if usage is not None and type(usage) is not Usage:
-                usage = usage_from(usage)
-            cost = (
-                None
-                if usage is None
-                else pricing.active_table().cost_pico(model, usage, self._service_tier)
-            )
-            self._log(model, outcome, error_type, duration, ttft, usage, cost, response)
 
     def _log(  # noqa: PLR0917 - private, called once
         self,

@@ -1,8 +1,9 @@
 """The in-process aggregation: pre-bound series keyed by their attribute values.
 
 Why not the OpenTelemetry SDK's instruments: ``Histogram.record()`` costs 7-9 us per
-instrument with three attributes (DESIGN.md), and a call records a dozen values. Here a
-call appends one event tuple to a deque; events are folded, in batches, into one series
+instrument with three attributes, and a call records a dozen values. Here a call appends
+one event tuple to a deque (a stream that ended well, the means to build it: its last
+chunk is read in the batch too); events are folded, in batches, into one series
 bundle per attribute set (:class:`CallSeries`, found by one dict lookup on the tuple of
 :data:`~gemini_slo.contract.signals.CALL_ATTRIBUTES` values) made of plain integers,
 explicit-bucket histograms (bisect) and base-2 exponential histograms. Measured against
@@ -24,7 +25,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gemini_slo.contract import signals as S
@@ -240,6 +241,9 @@ Finished = tuple[
 key the call was counted in flight under, or None). ``usage`` is a :class:`Usage`, None, or
 a response's ``usage_metadata`` not read yet: the drain reads it (``_usage.usage_from``),
 in a warm loop, rather than the call's own path."""
+Deferred = tuple[Callable[[float], Finished], float]
+"""Event: a finished call whose Finished event the drain builds, ``(build, ended)``: a
+stream's end, left to the batch (see ``Call.finish``)."""
 
 #: A thread that sees this many events pending aggregates them itself (amortised, in a
 #: tight loop, with warm caches); the exporters and readers aggregate the rest.
@@ -308,7 +312,7 @@ class Registry:
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
-        self._pending: deque[Started | Finished] = deque()
+        self._pending: deque[Started | Finished | Deferred] = deque()
         self._calls: dict[CallKey, CallSeries] = {}
         self._queues: dict[tuple[str, str, str], QueueSeries] = {}
         self._limits: dict[tuple[str, str], float] = {}
@@ -317,7 +321,7 @@ class Registry:
         self.export_failures = 0
         """Background exports that failed (the agent was down, say); never raised."""
 
-    def submit(self, event: Started | Finished) -> None:
+    def submit(self, event: Started | Finished | Deferred) -> None:
         """Record an event (the hot path): append, and aggregate now and then."""
         pending = self._pending
         pending.append(event)
@@ -351,6 +355,11 @@ class Registry:
             if len(event) == 1:
                 series_for(event[0]).in_flight += 1
                 continue
+            if len(event) == 2:
+                try:
+                    event = event[0](event[1])
+                except Exception:  # pragma: no cover - a bug must not stop the aggregation
+                    continue
             key, outcome, error_type, duration, ttft, usage, tier, deadline_exceeded, started = (
                 event
             )

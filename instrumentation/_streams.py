@@ -40,7 +40,7 @@ def _deadline_error(call: Call) -> DeadlineExceeded:
 
 
 def sync_stream(
-    call: Call, inner: Generator[T, Any, Any], *, admit: bool = False
+    call: Call, inner: Generator[T, Any, Any], admit: bool = False
 ) -> Generator[T, Any, Any]:
     """Iterate the generator ``inner`` as the stream of ``call`` (``admit``: queue + begin
     at the first step).
@@ -141,7 +141,7 @@ def _close(inner: Any) -> None:
 
 
 async def async_stream(
-    call: Call, inner: AsyncIterator[T], *, admit: bool = False
+    call: Call, inner: AsyncIterator[T], admit: bool = False
 ) -> AsyncGenerator[T, Any]:
     """Iterate ``inner`` as the stream of ``call`` (``admit``: queue + begin at first step)."""
     if admit:
@@ -184,17 +184,14 @@ async def async_stream(
             except BaseException as exc:
                 thrown = exc
     except StopAsyncIteration:
-        call.stream_ended(first, last)
-        call.finish()
+        call.end_stream(first, last)
     except GeneratorExit:
         await _aclose(inner)
-        call.stream_ended(first, last)
-        call.finish()
+        call.end_stream(first, last)
         raise
     except BaseException as exc:
         await _aclose(inner)
-        call.stream_ended(first, last)
-        call.finish(exc)
+        call.end_stream(first, last, exc)
         raise
 
 
