@@ -10,7 +10,7 @@ if (
 
 from gemini_slo.contract import signals
 from gemini_slo.contract.signals import Mode, Outcome, TokenType
-from gemini_slo.instrumentation import testing
+from gemini_slo.instrumentation import outcomes, testing
 from gemini_slo.instrumentation._call import Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded
 from gemini_slo.instrumentation._observe import observe
@@ -41,6 +41,7 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "observe",
+    "outcomes",
     "shutdown",
     "signals",
     "testing",
