@@ -19,6 +19,8 @@ import math
 import operator
 from dataclasses import dataclass, field
 
+from gemini_slo.contract import exponential
+
 #: Scales OTLP allows (the SDK's own limits: -10 .. 20).
 MIN_SCALE = -10
 MAX_SCALE = 20
@@ -222,36 +224,21 @@ class ExpHistogram:
     def quantile(self, q: float) -> float:
         """Estimate quantile ``q`` (0..1); NaN when empty.
 
-        Interpolation inside the bucket is log-linear (uniform in log space), which is
-        what an exponential bucket layout assumes: the estimate for rank fraction ``f`` in
-        bucket ``i`` is ``base**(i + f)``. At scale 5 a bucket is 2.2% wide, so the
-        estimate is within about 1% of the true value even before interpolation helps.
+        The contract's estimate (``gemini_slo.contract.exponential.quantile``, shared with
+        the instrumentation): log-linear inside the bucket, which is what an exponential
+        layout assumes. At scale 5 a bucket is 2.2% wide, so the estimate is within about
+        1% of the true value even before interpolation helps.
         """
-        total = self.count
-        if total <= 0:
-            return math.nan
-        rank = min(max(q, 0.0), 1.0) * total
-        factor = 2.0**-self.scale
-        seen = 0
-        # Ascending values: negative buckets from the largest magnitude down.
-        for i in range(len(self.negative) - 1, -1, -1):
-            c = self.negative[i]
-            if c and seen + c >= rank:
-                frac = (rank - seen) / c
-                return -_power(factor * (self.negative_offset + i + 1 - frac))
-            seen += c
-        if self.zero_count and seen + self.zero_count >= rank:
-            return 0.0
-        seen += self.zero_count
-        for i, c in enumerate(self.positive):
-            if c and seen + c >= rank:
-                frac = (rank - seen) / c
-                return _power(factor * (self.positive_offset + i + frac))
-            seen += c
-        # Rounding, or count larger than the buckets' sum: the top of the last bucket.
-        if self.positive:
-            return _power(factor * (self.positive_offset + len(self.positive)))
-        return 0.0
+        return exponential.quantile(
+            q,
+            self.scale,
+            self.positive_offset,
+            self.positive,
+            zero_count=self.zero_count,
+            negative_offset=self.negative_offset,
+            negative=self.negative,
+            count=self.count,
+        )
 
     def fraction_at_or_below(self, threshold: float) -> float:
         """Fraction of the observations <= ``threshold`` (log-linear inside a bucket)."""
@@ -273,13 +260,6 @@ class ExpHistogram:
                 else:
                     break
         return min(below / total, 1.0)
-
-
-def _power(exponent: float) -> float:
-    try:
-        return float(2.0**exponent)
-    except OverflowError:
-        return math.inf
 
 
 def _range(offset: int, counts: list[int]) -> tuple[int, int]:

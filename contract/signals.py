@@ -98,11 +98,13 @@ __all__ = [
     "TOKEN_USAGE_BUCKETS",
     "TTFT_BUCKETS",
     "UNPRICED_CALLS",
+    "BucketLayout",
     "Kind",
     "Mode",
     "Outcome",
     "Signal",
     "TokenType",
+    "bucket_layout",
     "duration_buckets",
     "format_le",
     "prometheus_label",
@@ -559,6 +561,31 @@ def duration_buckets(mode: Mode, thresholds: Iterable[float] = ()) -> tuple[floa
     """Explicit duration boundaries for ``mode``, with the spec's latency thresholds added."""
     base = LATENCY_DURATION_BUCKETS if mode is Mode.LATENCY else THROUGHPUT_DURATION_BUCKETS
     return with_thresholds(base, thresholds)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketLayout:
+    """The explicit boundaries of one workload's SLO histograms (seconds)."""
+
+    duration: tuple[float, ...]
+    """``gen_ai.client.operation.duration``: the mode's layout plus the latency thresholds."""
+    ttft: tuple[float, ...]
+    """``gemini_slo.client.time_to_first_chunk``: TTFT_BUCKETS plus the TTFT thresholds."""
+
+
+def bucket_layout(
+    mode: Mode, latency_thresholds: Iterable[float] = (), ttft_thresholds: Iterable[float] = ()
+) -> BucketLayout:
+    """A workload's bucket layout from its mode and its SLO thresholds.
+
+    The one place it is computed: the spec model (``Workload.bucket_layout``) and the
+    instrumentation's registry both call it, so the boundaries the generated rules count
+    at are exactly the ones recorded.
+    """
+    return BucketLayout(
+        duration=duration_buckets(mode, latency_thresholds),
+        ttft=with_thresholds(TTFT_BUCKETS, ttft_thresholds),
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -49,8 +49,8 @@ stall                       seconds without generated tokens while busy    secon
 
 Latency and TTFT thresholds are histogram bucket boundaries: the instrumentation merges
 :meth:`SloSpec.latency_thresholds` / :meth:`SloSpec.ttft_thresholds` into its layouts
-(:meth:`Workload.duration_buckets`, :meth:`Workload.ttft_buckets`) so that compliance is
-counted from the bucket at the threshold, never interpolated.
+(:attr:`Workload.bucket_layout`, computed by :func:`signals.bucket_layout` for both) so that
+compliance is counted from the bucket at the threshold, never interpolated.
 """
 
 from __future__ import annotations
@@ -267,13 +267,18 @@ class Workload:
         """TTFT objective thresholds in seconds, sorted and unique."""
         return tuple(sorted({o.threshold for o in self.of_kind(ObjectiveKind.TTFT)}))
 
+    @property
+    def bucket_layout(self) -> signals.BucketLayout:
+        """The explicit bucket layout the instrumentation records this workload into."""
+        return signals.bucket_layout(self.mode, self.latency_thresholds, self.ttft_thresholds)
+
     def duration_buckets(self) -> tuple[float, ...]:
         """The duration bucket layout the instrumentation uses for this workload."""
-        return signals.duration_buckets(self.mode, self.latency_thresholds)
+        return self.bucket_layout.duration
 
     def ttft_buckets(self) -> tuple[float, ...]:
         """The time-to-first-chunk bucket layout for this workload."""
-        return signals.with_thresholds(signals.TTFT_BUCKETS, self.ttft_thresholds)
+        return self.bucket_layout.ttft
 
     @property
     def label_dict(self) -> dict[str, str]:

@@ -10,12 +10,13 @@ if (
 
 from gemini_slo.contract import signals
 from gemini_slo.contract.signals import Mode, Outcome, TokenType
-from gemini_slo.instrumentation import testing
+from gemini_slo.instrumentation import outcomes, testing
 from gemini_slo.instrumentation._call import Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded
 from gemini_slo.instrumentation._observe import observe
 from gemini_slo.instrumentation._patch import instrument, is_instrumented, uninstrument
-from gemini_slo.instrumentation._registry import Registry, Usage
+from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._values import Usage
 from gemini_slo.instrumentation.admission import AdmissionQueue, QueueRejected
 from gemini_slo.instrumentation.config import Settings, configure, flush, shutdown
 
@@ -40,6 +41,7 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "observe",
+    "outcomes",
     "shutdown",
     "signals",
     "testing",

@@ -1,16 +1,20 @@
 """One instrumented call: its handle, its lifecycle and the single place where it is recorded.
 
 ``observe()`` goes through :class:`Call`: optionally ``admit``/``admit_async`` (an
-AdmissionQueue slot), ``begin`` (in-flight +1), then exactly one ``finish`` (which records
-everything and is idempotent, so that a stream closed early, a generator collected, or a
-double exit can never count twice). Recording is two events submitted to the registry
-(started, finished); see ``_registry.py``. The google-genai patch uses a Call only when it
-must (a per-call log); its lean path submits the same two events directly (``_patch.py``,
+AdmissionQueue slot), ``begin`` (in-flight +1), then exactly one ``finish`` or
+``end_stream`` (which record everything and are idempotent, so that a stream closed early,
+a generator collected, or a double exit can never count twice). Recording is two events
+submitted to the registry (started, finished; a stream that ended well submits the means to
+build its finished event, which the registry's drain builds: :meth:`Call.finished_event`);
+see ``_registry.py``. The google-genai patch uses a Call only when it must (a per-call
+log); its lean path submits the same two events directly (``_patch.py``,
 ``_streams.lean_stream``).
 
 The active call lives in a context variable, so that an SDK call made inside an
 ``observe`` scope (same thread, same task, or a task created inside it) contributes its
-model and usage to that scope instead of recording a call of its own.
+model and usage to that scope instead of recording a call of its own. A step of an
+observed sync stream is the exception: it is found on the stack (``_streams.active_call``,
+which the patch asks).
 
 Usage precedence, so that nothing is counted twice: usage reported explicitly
 (``record_usage``/``record_response``) wins; else the sum of what instrumented SDK calls
@@ -25,10 +29,17 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
-from gemini_slo.instrumentation._registry import CallKey, Registry, Usage
-from gemini_slo.instrumentation._usage import is_blocked, is_response, model_version_of, usage_of
+from gemini_slo.instrumentation import _state, pricing
+from gemini_slo.instrumentation._classify import DeadlineExceeded, classify, final_outcome
+from gemini_slo.instrumentation._registry import Finished, Registry
+from gemini_slo.instrumentation._usage import (
+    is_blocked,
+    is_response,
+    model_version_of,
+    usage_from,
+    usage_of,
+)
+from gemini_slo.instrumentation._values import CallKey, Usage
 
 if TYPE_CHECKING:
     from gemini_slo.instrumentation.admission import AdmissionQueue
@@ -40,6 +51,7 @@ _DEADLINE_TYPE = "gemini_slo.instrumentation.DeadlineExceeded"  # its public hom
 _OK, _BLOCKED, _TIMEOUT, _REJECTED = (
     o.value for o in (S.Outcome.OK, S.Outcome.BLOCKED, S.Outcome.TIMEOUT, S.Outcome.REJECTED)
 )
+_GENERATE, _UNKNOWN_PROVIDER = S.OPERATION_GENERATE, S.PROVIDER_UNKNOWN
 _LOGGER: Any = None
 
 
@@ -242,6 +254,23 @@ class Call:
             self._stream = True
             self._last_chunk = last_chunk
 
+    def end_stream(
+        self, first_chunk_at: float | None, last_chunk: Any, exc: BaseException | None = None
+    ) -> None:
+        """The stream that is this call ended: :meth:`stream_ended`, then :meth:`finish`,
+        deferred when the stream ended well and holds no queue slot (see :meth:`finish`;
+        this is its short path, on the consumer's loop exit)."""
+        if self.first_chunk_at is None:
+            self.first_chunk_at = first_chunk_at
+        if last_chunk is not None:
+            self._stream = True
+            self._last_chunk = last_chunk
+        if exc is not None or self._granted is not None or _state.log_calls:
+            self.finish(exc)
+        elif not self._finished:
+            self._finished = True
+            self._registry.submit((self.finished_event, _perf()))
+
     # ---- lifecycle -------------------------------------------------------------------
 
     def begin(self) -> Call:
@@ -250,8 +279,8 @@ class Call:
         key = (
             scope.workload,
             scope.mode,
-            self._operation or S.OPERATION_GENERATE,
-            self._provider or S.PROVIDER_UNKNOWN,
+            self._operation or _GENERATE,
+            self._provider or _UNKNOWN_PROVIDER,
             self._model or "unknown",
         )
         self._registry.submit((key,))
@@ -319,59 +348,79 @@ class Call:
                 self.scope.queue.release(granted)
 
     def _record(self, ended: float, exc: BaseException | None, result: Any) -> None:
+        event = self.finished_event(ended, exc, result)
+        self._registry.submit(event)
+        if _state.log_calls:
+            key, outcome, error_type, _, ttft, usage = event[:6]
+            if usage is not None and type(usage) is not Usage:
+                usage = usage_from(usage)
+            model = key[4]
+            cost = (
+                None
+                if usage is None
+                else pricing.active_table().cost_pico(model, usage, self._service_tier)
+            )
+            response = result if is_response(result) else self._last_chunk
+            duration = ended - self.started
+            self._log(model, outcome, error_type, duration, ttft, usage, cost, response)
+
+    def finished_event(
+        self, ended: float, exc: BaseException | None = None, result: Any = None
+    ) -> Finished:
+        """The registry's event for this call, ended at ``ended`` with ``exc`` raised or
+        ``result`` returned (the usage precedence of the module docstring).
+
+        A stream that ended well leaves it to the registry, which builds it when it
+        aggregates the batch (:meth:`end_stream`): the end of a stream runs in the
+        consumer's loop with the caches cold from the last HTTP read, where reading the last
+        chunk, resolving the model and building the series key cost about 6 us
+        (bench/overhead.py); in the batch they run warm. A stream's handle is internal, so
+        nothing changes the call meanwhile, and the last chunk it keeps is small.
+        """
         scope = self.scope
         duration = ended - self.started
         deadline = scope.deadline
         deadline_exceeded = deadline is not None and duration > deadline
-        response = result
-        if response is None or not is_response(response):
-            response = self._last_chunk
+        response = result if is_response(result) else self._last_chunk
+        # Usage left unread (a response's usage_metadata) is read by the registry's drain.
+        usage: Any = self._explicit_usage or self._sdk_usage
         if exc is not None:
             kind, error_type = classify(exc)
             outcome = kind.value
             if isinstance(exc, DeadlineExceeded):
                 deadline_exceeded = True
+            if usage is None and response is not None:
+                usage = getattr(response, "usage_metadata", None)
         else:
-            if response is not None and is_response(response):
-                self._note_response(response)
+            outcome, metadata = final_outcome(response, stream=self._stream)
+            if usage is None:
+                usage = metadata
+            if not self._model and is_response(response):
+                self._model = model_version_of(response)
+            error_type = None
             if deadline_exceeded:
                 outcome, error_type = _TIMEOUT, _DEADLINE_TYPE
             elif self._blocked:
-                outcome, error_type = _BLOCKED, None
-            else:
-                outcome, error_type = _OK, None
-        usage = self._explicit_usage or self._sdk_usage
-        if usage is None and response is not None:
-            usage = usage_of(response)
-        model = self._model or "unknown"
+                outcome = _BLOCKED
         ttft = None if self.first_chunk_at is None else self.first_chunk_at - self.started
         key = (
             scope.workload,
             scope.mode,
-            self._operation or S.OPERATION_GENERATE,
-            self._provider or S.PROVIDER_UNKNOWN,
-            model,
+            self._operation or _GENERATE,
+            self._provider or _UNKNOWN_PROVIDER,
+            self._model or "unknown",
         )
-        self._registry.submit(
-            (
-                key,
-                outcome,
-                error_type,
-                None if outcome == _REJECTED else duration,  # a shed call never ran
-                ttft,
-                usage,
-                self._service_tier,
-                deadline_exceeded,
-                self._inflight,
-            )
+        return (
+            key,
+            outcome,
+            error_type,
+            None if outcome == _REJECTED else duration,  # a shed call never ran
+            ttft,
+            usage,
+            self._service_tier,
+            deadline_exceeded,
+            self._inflight,
         )
-        if _state.log_calls:
-            cost = (
-                None
-                if usage is None
-                else _state.pricing().cost_pico(model, usage, self._service_tier)
-            )
-            self._log(model, outcome, error_type, duration, ttft, usage, cost, response)
 
     def _log(  # noqa: PLR0917 - private, called once
         self,
@@ -398,7 +447,7 @@ class Call:
             fields["error_type"] = error_type
         if usage is not None:
             fields["tokens"] = usage._asdict()
-            fields["cost_usd"] = None if cost is None else cost / 1e12
+            fields["cost_usd"] = None if cost is None else pricing.cost_usd(cost)
         if _state.capture_content:
             if self._content is not None:
                 fields["prompt"] = _text_of_contents(self._content)

@@ -1,6 +1,7 @@
-"""Outcome and ``error.type`` of a failed call, from the exception google-genai (or the app) raised.
+"""Outcome and ``error.type`` of a call: from the exception google-genai (or the app) raised,
+else from the response (blocked or ok).
 
-What google-genai 3.x really raises (REFERENCE.md): ``errors.ClientError``/``ServerError``
+What google-genai 3.x really raises: ``errors.ClientError``/``ServerError``
 (both ``errors.APIError``) with the HTTP status in ``.code``; ``httpx2.ReadTimeout`` on a
 sync timeout; the builtin ``TimeoutError`` (aiohttp) on an async one; connection errors.
 Timeouts are recognised by walking the class hierarchy for a timeout class (builtin
@@ -16,8 +17,10 @@ string for API errors (``'429'``), else the fully qualified class name, builtins
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from gemini_slo.contract.signals import Outcome
+from gemini_slo.instrumentation._usage import is_blocked, is_response
 from google.genai import errors as genai_errors
 
 _cache: dict[type[BaseException], tuple[Outcome, str]] = {}
@@ -64,3 +67,35 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
             outcome = Outcome.ERROR
         hit = _cache[cls] = (outcome, qualified_name(cls))
     return hit
+
+
+_OK, _BLOCKED = Outcome.OK.value, Outcome.BLOCKED.value
+
+
+def outcome_of(
+    exc: BaseException | None, response: Any = None, *, stream: bool = False
+) -> tuple[str, str | None]:
+    """``(outcome, error.type)`` of a finished call, as label values.
+
+    A call that raised is classified by its exception (:func:`classify`); else it is
+    ``blocked`` when its response (for a stream, its last chunk: ``stream=True``) was
+    filtered (:func:`~gemini_slo.instrumentation._usage.is_blocked`), ``ok`` otherwise.
+    (``observe`` adds one rule of its own: a call past its deadline is a ``timeout``.)
+    """
+    if exc is not None:
+        outcome, error_type = classify(exc)
+        return outcome.value, error_type
+    return final_outcome(response, stream=stream)[0], None
+
+
+def final_outcome(response: Any, *, stream: bool = False) -> tuple[str, Any]:
+    """``(outcome, usage_metadata)`` of a call that returned ``response`` (a stream: its
+    last chunk): ``blocked`` or ``ok``, and the usage metadata it carries, unread.
+
+    The hot paths hand the metadata to the registry as it is: the drain reads its counts
+    (``_usage.usage_from``) in its warm loop. At the end of a call the caches are cold from
+    the HTTP read, and reading the five counts there cost about 3 us (bench/overhead.py).
+    """
+    if not is_response(response):
+        return _OK, getattr(response, "usage_metadata", None)
+    return (_BLOCKED if is_blocked(response, stream=stream) else _OK), response.usage_metadata

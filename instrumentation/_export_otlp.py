@@ -18,15 +18,17 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation._exponential import ExponentialPoint
-from gemini_slo.instrumentation._registry import HistogramPoint, Point, Registry, group_by_signal
+from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._values import ExponentialPoint, HistogramPoint, Point
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics._internal.point import Buckets
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Buckets,
     Gauge,
     Histogram,
     HistogramDataPoint,
@@ -67,7 +69,13 @@ for _name in _NOISY_LOGGERS:
     logging.getLogger(_name).addFilter(_FILTER)
 
 
+_NO_BUCKETS = Buckets(offset=0, bucket_counts=())
+_NO_EXEMPLARS: tuple[()] = ()
+
+
 def _data_point(point: Point, start_ns: int, now_ns: int) -> Any:
+    """The SDK data point of one snapshot. The snapshot's tuples are handed over as they
+    are (they are frozen): no copy between the registry and the encoder."""
     attrs = dict(point.attributes)
     value = point.value
     if isinstance(value, HistogramPoint):
@@ -77,10 +85,11 @@ def _data_point(point: Point, start_ns: int, now_ns: int) -> Any:
             time_unix_nano=now_ns,
             count=value.count,
             sum=value.sum,
-            bucket_counts=list(value.bucket_counts),
-            explicit_bounds=list(value.bounds),
+            bucket_counts=value.bucket_counts,
+            explicit_bounds=value.bounds,
             min=value.min,
             max=value.max,
+            exemplars=_NO_EXEMPLARS,
         )
     if isinstance(value, ExponentialPoint):
         return OtelExponentialPoint(
@@ -91,14 +100,19 @@ def _data_point(point: Point, start_ns: int, now_ns: int) -> Any:
             sum=value.sum,
             scale=value.scale,
             zero_count=value.zero_count,
-            positive=Buckets(offset=value.offset, bucket_counts=list(value.bucket_counts)),
-            negative=Buckets(offset=0, bucket_counts=[]),
+            positive=Buckets(offset=value.offset, bucket_counts=value.bucket_counts),
+            negative=_NO_BUCKETS,
             flags=0,
             min=value.min,
             max=value.max,
+            exemplars=_NO_EXEMPLARS,
         )
     return NumberDataPoint(
-        attributes=attrs, start_time_unix_nano=start_ns, time_unix_nano=now_ns, value=value
+        attributes=attrs,
+        start_time_unix_nano=start_ns,
+        time_unix_nano=now_ns,
+        value=value,
+        exemplars=_NO_EXEMPLARS,
     )
 
 
@@ -121,10 +135,12 @@ def _metric(signal: S.Signal, points: Sequence[Any]) -> Metric:
 def to_metrics_data(
     points: Sequence[Point], resource: Resource, start_ns: int, now_ns: int
 ) -> MetricsData:
-    """The SDK data classes for ``points`` (what OTLPMetricExporter.export takes)."""
+    """The SDK data classes for ``points`` (what OTLPMetricExporter.export takes), in one
+    pass: ``Registry.collect`` returns the points ordered by signal, so each run of one
+    signal is one metric."""
     metrics = [
-        _metric(signal, [_data_point(p, start_ns, now_ns) for p in group])
-        for signal, group in group_by_signal(points).items()
+        _metric(signal, [_data_point(p, start_ns, now_ns) for p in run])
+        for signal, run in groupby(points, key=attrgetter("signal"))
     ]
     scope_metrics = ScopeMetrics(scope=_SCOPE, metrics=metrics, schema_url="")
     return MetricsData(

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation._registry import HistogramPoint, Registry, group_by_signal
+from gemini_slo.instrumentation._registry import Registry, group_by_signal
+from gemini_slo.instrumentation._values import HistogramPoint
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector

@@ -94,13 +94,13 @@ class observe:
             agen_fn = cast(Callable[..., Any], fn)
 
             def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-                return async_stream(Call(scope), agen_fn(*args, **kwargs), admit=True)
+                return async_stream(Call(scope), agen_fn(*args, **kwargs), True)
 
         elif inspect.isgeneratorfunction(fn):
             gen_fn = cast(Callable[..., Any], fn)
 
             def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-                return sync_stream(Call(scope), gen_fn(*args, **kwargs), admit=True)
+                return sync_stream(Call(scope), gen_fn(*args, **kwargs), True)
 
         elif inspect.iscoroutinefunction(fn):
             wrapper = _async_function(scope, fn)

@@ -24,21 +24,20 @@ from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._call import CURRENT, Call, Scope, service_tier
-from gemini_slo.instrumentation._classify import classify
+from gemini_slo.instrumentation._call import Call, Scope, service_tier
+from gemini_slo.instrumentation._classify import final_outcome, outcome_of
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._streams import (
+    active_call,
     lean_async_stream,
     lean_stream,
     sdk_async_stream,
     sdk_stream,
 )
-from gemini_slo.instrumentation._usage import is_blocked, is_response, usage_of
 from google.genai import models as genai_models
 
 _MARK = "__gemini_slo_original__"
 _perf = time.perf_counter
-_OK, _BLOCKED = S.Outcome.OK.value, S.Outcome.BLOCKED.value
 _lock = threading.Lock()
 _class_originals: dict[tuple[type, str], Any] = {}
 
@@ -94,7 +93,7 @@ def _sync_wrapper(
         def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
             if not _state.enabled:
                 return original(self, *args, **kwargs)
-            outer = CURRENT.get()
+            outer = active_call()
             model, provider = kwargs.get("model"), _provider(self)
             if outer is not None:
                 outer.note_request(
@@ -117,7 +116,7 @@ def _sync_wrapper(
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _state.enabled:
             return original(self, *args, **kwargs)
-        outer = CURRENT.get()
+        outer = active_call()
         model, provider = kwargs.get("model"), _provider(self)
         if outer is not None:
             outer.note_request(
@@ -150,24 +149,12 @@ def _sync_wrapper(
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             duration = _perf() - started
-            outcome, error_type = classify(exc)
-            submit((key, outcome.value, error_type, duration, None, None, tier, False, key))
+            outcome, error_type = outcome_of(exc)
+            submit((key, outcome, error_type, duration, None, None, tier, False, key))
             raise
         duration = _perf() - started
-        blocked = is_response(result) and is_blocked(result)
-        submit(
-            (
-                key,
-                _BLOCKED if blocked else _OK,
-                None,
-                duration,
-                None,
-                usage_of(result),
-                tier,
-                False,
-                key,
-            )
-        )
+        outcome, usage = final_outcome(result)
+        submit((key, outcome, None, duration, None, usage, tier, False, key))
         return result
 
     return method
@@ -183,7 +170,7 @@ def _async_wrapper(
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not _state.enabled:
             return await original(self, *args, **kwargs)
-        outer = CURRENT.get()
+        outer = active_call()
         model, provider = kwargs.get("model"), _provider(self)
         if outer is not None:
             outer.note_request(
@@ -221,27 +208,15 @@ def _async_wrapper(
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
             duration = _perf() - started
-            outcome, error_type = classify(exc)
+            outcome, error_type = outcome_of(exc)
             counted = None if is_stream else key
-            submit((key, outcome.value, error_type, duration, None, None, tier, False, counted))
+            submit((key, outcome, error_type, duration, None, None, tier, False, counted))
             raise
         if is_stream:
             return lean_async_stream(registry, key, tier, started, result)
         duration = _perf() - started
-        blocked = is_response(result) and is_blocked(result)
-        submit(
-            (
-                key,
-                _BLOCKED if blocked else _OK,
-                None,
-                duration,
-                None,
-                usage_of(result),
-                tier,
-                False,
-                key,
-            )
-        )
+        outcome, usage = final_outcome(result)
+        submit((key, outcome, None, duration, None, usage, tier, False, key))
         return result
 
     return method

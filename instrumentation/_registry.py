@@ -1,8 +1,9 @@
 """The in-process aggregation: pre-bound series keyed by their attribute values.
 
 Why not the OpenTelemetry SDK's instruments: ``Histogram.record()`` costs 7-9 us per
-instrument with three attributes (DESIGN.md), and a call records a dozen values. Here a
-call appends one event tuple to a deque; events are folded, in batches, into one series
+instrument with three attributes, and a call records a dozen values. Here a call appends
+one event tuple to a deque (a stream that ended well, the means to build it: its last
+chunk is read in the batch too); events are folded, in batches, into one series
 bundle per attribute set (:class:`CallSeries`, found by one dict lookup on the tuple of
 :data:`~gemini_slo.contract.signals.CALL_ATTRIBUTES` values) made of plain integers,
 explicit-bucket histograms (bisect) and base-2 exponential histograms. Measured against
@@ -24,84 +25,21 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation._exponential import ExponentialHistogram, ExponentialPoint
-
-if TYPE_CHECKING:
-    from gemini_slo.instrumentation.pricing import PriceTable
-
-PICO = 10**12
-"""pico-USD per USD: costs are counted in integer pico-dollars."""
-
-CallKey = tuple[str, str, str, str, str]
-"""Values of CALL_ATTRIBUTES: (workload, mode, operation, provider, request model)."""
-
-
-class Usage(NamedTuple):
-    """Token usage of one call, as Gemini reports it (see signals.TokenType)."""
-
-    input: int = 0
-    output: int = 0
-    thoughts: int = 0
-    cached: int = 0
-    tool_use: int = 0
-
-    @property
-    def generated(self) -> int:
-        """Decode-side tokens: output plus thoughts."""
-        return self.output + self.thoughts
-
-    @property
-    def billable(self) -> int:
-        """Disjoint billable tokens (Gemini's total_token_count)."""
-        return self.input + self.output + self.thoughts + self.tool_use
-
-    def plus(self, other: Usage) -> Usage:
-        """Element-wise sum (``+`` would concatenate the tuples)."""
-        return Usage(*(a + b for a, b in zip(self, other, strict=True)))
-
-
-@dataclass(frozen=True, slots=True)
-class HistogramPoint:
-    """A snapshot of an explicit-bucket histogram; ``bucket_counts`` are per bucket (not
-    cumulative), ``len(bounds) + 1`` of them, the last one for values above every bound."""
-
-    bounds: tuple[float, ...]
-    bucket_counts: tuple[int, ...]
-    count: int
-    sum: float
-    min: float
-    max: float
-
-    def cumulative(self) -> list[tuple[float, int]]:
-        """``(le, cumulative count)`` pairs, ``+Inf`` last (the Prometheus layout)."""
-        out: list[tuple[float, int]] = []
-        total = 0
-        for bound, n in zip((*self.bounds, math.inf), self.bucket_counts, strict=True):
-            total += n
-            out.append((bound, total))
-        return out
-
-
-Value = int | float | HistogramPoint | ExponentialPoint
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One series of one signal at collection time."""
-
-    signal: S.Signal
-    attributes: tuple[tuple[str, str], ...]
-    value: Value
-
-    @property
-    def attrs(self) -> dict[str, str]:
-        """The attributes as a dict."""
-        return dict(self.attributes)
+from gemini_slo.instrumentation import pricing
+from gemini_slo.instrumentation._exponential import ExponentialHistogram
+from gemini_slo.instrumentation._usage import usage_from
+from gemini_slo.instrumentation._values import (
+    PICO,
+    CallKey,
+    HistogramPoint,
+    Point,
+    Thresholds,
+    Usage,
+)
 
 
 class ExplicitHistogram:
@@ -141,14 +79,6 @@ def _exponential() -> ExponentialHistogram:
     return ExponentialHistogram(S.EXPONENTIAL_SCALE, S.EXPONENTIAL_MAX_BUCKETS)
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """SLO thresholds (seconds) per workload, merged into the explicit bucket layouts."""
-
-    duration: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    ttft: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-
-
 class CallSeries:
     """Every call-level series of one attribute set.
 
@@ -176,14 +106,12 @@ class CallSeries:
         "usage_output",
     )
 
-    def __init__(
-        self, key: CallKey, duration_bounds: tuple[float, ...], ttft_bounds: tuple[float, ...]
-    ) -> None:
+    def __init__(self, key: CallKey, layout: S.BucketLayout) -> None:
         self.attributes: tuple[tuple[str, str], ...] = tuple(
             zip(S.CALL_ATTRIBUTES, key, strict=True)
         )
         self.latency = key[1] == S.Mode.LATENCY.value
-        self.duration_bounds = duration_bounds
+        self.duration_bounds = layout.duration
         # Per (outcome, error type) and per error type: error.type is an optional attribute.
         self.calls: dict[tuple[str, str | None], int] = {}
         self.duration: dict[str | None, tuple[ExplicitHistogram, ExponentialHistogram]] = {}
@@ -194,7 +122,7 @@ class CallSeries:
         self.unpriced = 0
         self.in_flight = 0
         self.deadline_exceeded = 0
-        self.ttft = ExplicitHistogram(ttft_bounds)
+        self.ttft = ExplicitHistogram(layout.ttft)
         self.ttft_exp = _exponential()
         self.tpot = ExplicitHistogram(S.TIME_PER_TOKEN_BUCKETS)
         self.tokens_per_second = ExplicitHistogram(S.CALL_TOKENS_PER_SECOND_BUCKETS)
@@ -304,13 +232,18 @@ Finished = tuple[
     str | None,
     float | None,
     float | None,
-    Usage | None,
+    Any,
     str | None,
     bool,
     CallKey | None,
 ]
 """Event: (key, outcome, error type, duration, ttft, usage, service tier, deadline exceeded,
-key the call was counted in flight under, or None)."""
+key the call was counted in flight under, or None). ``usage`` is a :class:`Usage`, None, or
+a response's ``usage_metadata`` not read yet: the drain reads it (``_usage.usage_from``),
+in a warm loop, rather than the call's own path."""
+Deferred = tuple[Callable[[float], Finished], float]
+"""Event: a finished call whose Finished event the drain builds, ``(build, ended)``: a
+stream's end, left to the batch (see ``Call.finish``)."""
 
 #: A thread that sees this many events pending aggregates them itself (amortised, in a
 #: tight loop, with warm caches); the exporters and readers aggregate the rest.
@@ -379,7 +312,7 @@ class Registry:
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
-        self._pending: deque[Started | Finished] = deque()
+        self._pending: deque[Started | Finished | Deferred] = deque()
         self._calls: dict[CallKey, CallSeries] = {}
         self._queues: dict[tuple[str, str, str], QueueSeries] = {}
         self._limits: dict[tuple[str, str], float] = {}
@@ -388,7 +321,7 @@ class Registry:
         self.export_failures = 0
         """Background exports that failed (the agent was down, say); never raised."""
 
-    def submit(self, event: Started | Finished) -> None:
+    def submit(self, event: Started | Finished | Deferred) -> None:
         """Record an event (the hot path): append, and aggregate now and then."""
         pending = self._pending
         pending.append(event)
@@ -408,13 +341,11 @@ class Registry:
             self._drain_lock.release()
 
     def _drain(self) -> None:
-        from gemini_slo.instrumentation import _state  # _state imports this module
-
         popleft = self._pending.popleft
         try:
-            pricing: PriceTable | None = _state.pricing()
+            prices: pricing.PriceTable | None = pricing.active_table()
         except Exception:  # an unreadable GEMINI_SLO_PRICING file: count calls as unpriced
-            pricing = None
+            prices = None
         series_for = self.call_series
         while True:
             try:
@@ -424,11 +355,21 @@ class Registry:
             if len(event) == 1:
                 series_for(event[0]).in_flight += 1
                 continue
+            if len(event) == 2:
+                try:
+                    event = event[0](event[1])
+                except Exception:  # pragma: no cover - a bug must not stop the aggregation
+                    continue
             key, outcome, error_type, duration, ttft, usage, tier, deadline_exceeded, started = (
                 event
             )
+            if usage is not None and type(usage) is not Usage:
+                try:
+                    usage = usage_from(usage)
+                except Exception:  # an odd object posing as usage metadata: no usage
+                    usage = None
             cost = (
-                None if usage is None or pricing is None else pricing.cost_pico(key[4], usage, tier)
+                None if usage is None or prices is None else prices.cost_pico(key[4], usage, tier)
             )
             series_for(key).record(
                 outcome, error_type, duration, ttft, usage, cost, deadline_exceeded
@@ -443,12 +384,7 @@ class Registry:
             with self._lock:
                 series = self._calls.get(key)
                 if series is None:
-                    workload, mode = key[0], S.Mode(key[1])
-                    series = CallSeries(
-                        key,
-                        S.duration_buckets(mode, self.thresholds.duration.get(workload, ())),
-                        S.with_thresholds(S.TTFT_BUCKETS, self.thresholds.ttft.get(workload, ())),
-                    )
+                    series = CallSeries(key, self.thresholds.layout(key[0], S.Mode(key[1])))
                     self._calls[key] = series
         return series
 

@@ -1,5 +1,7 @@
 """Process-wide state read on the hot path: the default registry, the kill switch, logging.
 
+(The price table in use is the pricing module's: ``pricing.active_table()``.)
+
 Kept in one tiny module so that the hot path reads plain module globals (one attribute
 load each) and so that ``configure()`` and ``testing.capture()`` have one place to change.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 import os
 
 from gemini_slo.instrumentation._registry import Registry
-from gemini_slo.instrumentation.pricing import PriceTable, load_table
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -31,24 +32,7 @@ log_calls = env_flag("GEMINI_SLO_LOG_CALLS")
 capture_content = env_flag("GEMINI_SLO_CAPTURE_CONTENT")
 """Whether per-call log events may carry prompt/response text."""
 
-_pricing: PriceTable | None = None
-
 
 def registry() -> Registry:
     """The current default registry."""
     return default_registry
-
-
-def pricing() -> PriceTable:
-    """The price table in use (the shipped one until configure(pricing=...))."""
-    global _pricing
-    table = _pricing
-    if table is None:
-        table = _pricing = load_table(os.environ.get("GEMINI_SLO_PRICING") or None)
-    return table
-
-
-def set_pricing(table: PriceTable | None) -> None:
-    """Replace the price table (None: reload lazily from the environment)."""
-    global _pricing
-    _pricing = table

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from types import FrameType
 from typing import Any, TypeVar
 
-from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation._call import CURRENT, Call
-from gemini_slo.instrumentation._classify import DeadlineExceeded, classify
-from gemini_slo.instrumentation._registry import CallKey, Finished, Registry
-from gemini_slo.instrumentation._usage import is_blocked, is_response, usage_of
+from gemini_slo.instrumentation._classify import DeadlineExceeded, final_outcome, outcome_of
+from gemini_slo.instrumentation._registry import Finished, Registry
+from gemini_slo.instrumentation._usage import usage_of
+from gemini_slo.instrumentation._values import CallKey
 
 T = TypeVar("T")
 _perf = time.perf_counter
-_OK, _BLOCKED = S.Outcome.OK.value, S.Outcome.BLOCKED.value
 
 
 def _deadline_error(call: Call) -> DeadlineExceeded:
@@ -39,76 +40,98 @@ def _deadline_error(call: Call) -> DeadlineExceeded:
 
 
 def sync_stream(
-    call: Call,
-    inner: Iterator[T] | None = None,
-    *,
-    admit: bool = False,
-    make: Callable[[], Iterator[T]] | None = None,
+    call: Call, inner: Generator[T, Any, Any], admit: bool = False
 ) -> Generator[T, Any, Any]:
-    """Iterate ``inner`` as the stream of ``call`` (``admit``: queue + begin at first step).
+    """Iterate the generator ``inner`` as the stream of ``call`` (``admit``: queue + begin
+    at the first step).
 
-    ``make`` instead of ``inner``: create the iterator at the first step, as the active call
-    (so that a patched method it calls sees this call as its scope).
+    The call is active during each step of ``inner`` (an SDK call made there contributes to
+    it), found by :func:`active_call` from this frame: ``under`` is what CURRENT held when
+    the step began (:data:`_NO_STEP` once the stream is ending; while suspended at the
+    ``yield`` the frame is on no thread's stack).
     """
     if admit:  # the call starts at the first step (a generator runs nothing before it)
         call.started = _perf()
-        call.admit()
+        if call.scope.queue is not None:
+            call.admit()
         call.begin()
-    if inner is None:
-        assert make is not None
-        call.enter()
-        try:
-            inner = make()
-        except BaseException as exc:
-            call.exit()
-            call.finish(exc)
-            raise
-        call.exit()
-    send = getattr(inner, "send", None)
-    value: Any = None
-    thrown: BaseException | None = None
+    send, throw = inner.send, inner.throw
+    step: Callable[[Any], T] = send  # what resumes inner: send(value), or throw(exc)
+    arg: Any = None
+    current = CURRENT.get
     deadline = call.scope.deadline
     started = call.started
     first: float | None = None
     last: Any = None
+    under: Any = _NO_STEP
+    OPEN_STREAMS.add(call)
     try:
         while True:
-            token = CURRENT.set(call)  # around the step only: never across the yield
-            try:
-                if thrown is not None:
-                    error, thrown = thrown, None
-                    chunk = inner.throw(error)  # type: ignore[attr-defined]
-                elif send is not None:
-                    chunk = send(value)
-                else:
-                    chunk = next(inner)
-            finally:
-                CURRENT.reset(token)
+            under = current()  # a step of inner runs as `call` (see active_call)
+            chunk = step(arg)
             if first is None:
                 first = _perf()
             last = chunk
             if deadline is not None and _perf() - started > deadline:
                 raise _deadline_error(call)
             try:
-                value = yield chunk
+                arg = yield chunk
+                step = send
             except GeneratorExit:
                 raise
             except BaseException as exc:  # thrown in by the consumer: forward it
-                thrown = exc
+                step, arg = throw, exc
     except StopIteration as stop:
-        call.stream_ended(first, last)
-        call.finish()
+        OPEN_STREAMS.discard(call)
+        call.end_stream(first, last)
         return stop.value
     except GeneratorExit:
+        under = _NO_STEP  # read from this frame by active_call
+        OPEN_STREAMS.discard(call)
         _close(inner)
-        call.stream_ended(first, last)
-        call.finish()
+        call.end_stream(first, last)
         raise
     except BaseException as exc:
+        under = _NO_STEP  # noqa: F841 - read from this frame by active_call
+        OPEN_STREAMS.discard(call)
         _close(inner)
-        call.stream_ended(first, last)
-        call.finish(exc)
+        call.end_stream(first, last, exc)
         raise
+
+
+_SYNC_STEP = sync_stream.__code__
+_NO_STEP: Any = object()
+
+OPEN_STREAMS: set[Call] = set()
+"""Observed sync streams between their first step and their end, in every thread: while
+there is none, :func:`active_call` is one context-variable read."""
+
+
+def active_call() -> Call | None:
+    """The call an SDK call made from here contributes to; None: it is a call of its own.
+
+    The innermost active call: CURRENT's (an ``observe`` function or ``with`` block, an
+    async stream's step), unless a step of an observed sync stream runs below on this
+    thread's stack and nothing set CURRENT since the step began. A sync stream does not set
+    CURRENT around each step as the async one must (a task created in a step inherits it):
+    the two context-variable writes per chunk were most of the stream wrapper's cost with
+    network, 0.65 us per chunk once the HTTP read has left the caches cold
+    (bench/overhead.py prints the breakdown). Its frame is on the stack exactly while one
+    of its steps runs, which is what "active" means; code the consumer runs between chunks
+    does not see it.
+    """
+    current = CURRENT.get()
+    if not OPEN_STREAMS:
+        return current
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _SYNC_STEP:
+            local = frame.f_locals
+            under = local.get("under", _NO_STEP)
+            if under is not _NO_STEP:  # in a step (else: closing, finishing: look further up)
+                return local["call"] if under is current else current
+        frame = frame.f_back
+    return current
 
 
 def _close(inner: Any) -> None:
@@ -118,7 +141,7 @@ def _close(inner: Any) -> None:
 
 
 async def async_stream(
-    call: Call, inner: AsyncIterator[T], *, admit: bool = False
+    call: Call, inner: AsyncIterator[T], admit: bool = False
 ) -> AsyncGenerator[T, Any]:
     """Iterate ``inner`` as the stream of ``call`` (``admit``: queue + begin at first step)."""
     if admit:
@@ -161,17 +184,14 @@ async def async_stream(
             except BaseException as exc:
                 thrown = exc
     except StopAsyncIteration:
-        call.stream_ended(first, last)
-        call.finish()
+        call.end_stream(first, last)
     except GeneratorExit:
         await _aclose(inner)
-        call.stream_ended(first, last)
-        call.finish()
+        call.end_stream(first, last)
         raise
     except BaseException as exc:
         await _aclose(inner)
-        call.stream_ended(first, last)
-        call.finish(exc)
+        call.end_stream(first, last, exc)
         raise
 
 
@@ -266,21 +286,11 @@ def _finished_event(  # noqa: PLR0917 - private, hot path
 ) -> Finished:
     duration = _perf() - started
     ttft = None if first is None else first - started
-    if exc is not None:
-        outcome, error_type = classify(exc)
-        return (key, outcome.value, error_type, duration, ttft, usage_of(last), tier, False, key)
-    blocked = last is not None and is_response(last) and is_blocked(last, stream=True)
-    return (
-        key,
-        _BLOCKED if blocked else _OK,
-        None,
-        duration,
-        ttft,
-        usage_of(last),
-        tier,
-        False,
-        key,
-    )
+    if exc is None:
+        outcome, usage = final_outcome(last, stream=True)
+        return (key, outcome, None, duration, ttft, usage, tier, False, key)
+    failed, error_type = outcome_of(exc)
+    return (key, failed, error_type, duration, ttft, usage_of(last), tier, False, key)
 
 
 def lean_stream(

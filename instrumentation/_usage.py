@@ -1,6 +1,6 @@
 """Reading a google-genai response: token usage, model version, blocked or not.
 
-Usage comes from ``usage_metadata`` (REFERENCE.md): ``prompt_token_count`` (cached content
+Usage comes from ``usage_metadata``: ``prompt_token_count`` (cached content
 included), ``candidates_token_count``, ``thoughts_token_count``,
 ``cached_content_token_count`` (a subset of the prompt), ``tool_use_prompt_token_count``.
 A stream carries *cumulative* usage on its chunks: callers pass the last chunk, never a sum.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemini_slo.instrumentation._registry import Usage
+from gemini_slo.instrumentation._values import Usage
 from google.genai import types
 
 _Response = types.GenerateContentResponse
@@ -36,8 +36,11 @@ def is_response(obj: object) -> bool:
 def usage_of(response: Any) -> Usage | None:
     """The usage a response (or the final chunk of a stream) reports, or None."""
     metadata = getattr(response, "usage_metadata", None)
-    if metadata is None:
-        return None
+    return None if metadata is None else usage_from(metadata)
+
+
+def usage_from(metadata: Any) -> Usage:
+    """The usage in a response's ``usage_metadata``."""
     # Only non-negative ints are counts: anything else (a test double, a proxy's odd
     # answer) would corrupt the counters at aggregation time; it counts as 0.
     return Usage(
@@ -75,6 +78,10 @@ def is_blocked(response: Any, *, stream: bool = False) -> bool:
         return not stream
     for candidate in candidates:
         reason = candidate.finish_reason
-        if reason is not None and str(getattr(reason, "value", reason)) in BLOCKING_FINISH_REASONS:
+        if reason is None:
+            continue
+        if not isinstance(reason, str):  # google-genai's FinishReason is a str enum already
+            reason = str(getattr(reason, "value", reason))
+        if reason in BLOCKING_FINISH_REASONS:
             return True
     return False

@@ -42,10 +42,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gemini_slo.contract import signals as S
+from gemini_slo.contract.spec import load_spec
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._registry import Registry, Thresholds
-from gemini_slo.instrumentation._thresholds import combine, from_mapping, from_spec
-from gemini_slo.instrumentation.pricing import load_table
+from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._values import Thresholds
+from gemini_slo.instrumentation.pricing import load_table, set_active_table
 
 if TYPE_CHECKING:
     from gemini_slo.instrumentation._export_otlp import OtlpExporter
@@ -230,7 +231,7 @@ def configure(
         _state.log_calls = settings.log_calls
         _state.capture_content = settings.capture_content
         if previous is None or previous.pricing != settings.pricing:
-            _state.set_pricing(load_table(settings.pricing))
+            set_active_table(load_table(settings.pricing))
         new_thresholds = _thresholds(settings)
         if new_thresholds != registry.thresholds:
             registry.set_thresholds(new_thresholds)
@@ -242,10 +243,11 @@ def configure(
 
 
 def _thresholds(settings: Settings) -> Thresholds:
-    parts = [from_mapping(dict(settings.thresholds))]
+    """The union of ``thresholds=`` and the spec's; a bad spec raises SpecError here."""
+    thresholds = Thresholds.from_mapping(dict(settings.thresholds))
     if settings.spec:
-        parts.append(from_spec(settings.spec))
-    return combine(*parts)
+        thresholds = thresholds.union(Thresholds.from_spec(load_spec(settings.spec)))
+    return thresholds
 
 
 def flush() -> bool:

@@ -16,10 +16,16 @@ Model names are normalised deterministically before the lookup:
    ``gemini-2.5-flash``; ``gemini-2.5-flash-image`` is not (a different product): unpriced.
 
 An unknown model costs nothing and is counted in ``gemini_slo.client.cost.unpriced_calls``.
+
+The table in use (:func:`active_table`) is process-wide: the shipped one, with the
+``GEMINI_SLO_PRICING`` override file if set, until ``configure(pricing=...)`` replaces it.
+The registry prices calls with it when it aggregates them, and the load generator prices
+its own record of each call with it, so the two agree.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gemini_slo.instrumentation._registry import PICO, Usage
+from gemini_slo.instrumentation._values import PICO, Usage
 
 PRICING_VERSION = "gemini-slo/pricing/v1"
 
@@ -205,3 +211,21 @@ def load_table(override: str | Path | None = None) -> PriceTable:
 def cost_usd(pico: int) -> float:
     """pico-USD -> USD, the way the exported counter converts it."""
     return pico / PICO
+
+
+_active: PriceTable | None = None
+
+
+def active_table() -> PriceTable:
+    """The price table in use (loaded on first use from ``GEMINI_SLO_PRICING``, if set)."""
+    global _active
+    table = _active
+    if table is None:
+        table = _active = load_table(os.environ.get("GEMINI_SLO_PRICING") or None)
+    return table
+
+
+def set_active_table(table: PriceTable | None) -> None:
+    """Replace the price table in use (None: reload lazily from the environment)."""
+    global _active
+    _active = table

@@ -17,18 +17,22 @@ passes explicitly to ``observe(registry=...)``.
 Attribute filters take short names (``workload``, ``mode``, ``operation``, ``provider``,
 ``model``, ``token_type``, ``outcome``, ``error_type``, ``queue``) or, through
 ``attributes={...}``, the full attribute keys of signals.py.
+
+:func:`response` builds a google-genai response with a given usage and finish reason, to
+feed an observed function in a test without calling Gemini.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._exponential import ExponentialPoint
-from gemini_slo.instrumentation._registry import HistogramPoint, Point, Registry
+from gemini_slo.instrumentation._registry import Registry
+from gemini_slo.instrumentation._values import ExponentialPoint, HistogramPoint, Point
+from google.genai import types
 
 SHORT_NAMES: Mapping[str, str] = {
     "workload": S.ATTR_WORKLOAD,
@@ -49,6 +53,7 @@ __all__ = [
     "InMemoryRecorder",
     "Point",
     "capture",
+    "response",
 ]
 
 
@@ -137,3 +142,45 @@ def capture() -> Iterator[InMemoryRecorder]:
         yield InMemoryRecorder(registry)
     finally:
         _state.default_registry = previous
+
+
+def response(
+    prompt: int = 10,
+    output: int = 20,
+    thoughts: int = 0,
+    cached: int = 0,
+    tool_use: int = 0,
+    *,
+    text: str = "hi",
+    finish: str = "STOP",
+    model: str = "gemini-2.5-flash",
+    candidates: Sequence[types.Candidate] | None = None,
+    block_reason: str | None = None,
+) -> types.GenerateContentResponse:
+    """A google-genai response (or stream chunk) as Gemini shapes it: one candidate with
+    ``text`` ending with ``finish``, usage ``prompt``/``output``/``thoughts``/``cached``/
+    ``tool_use`` tokens (``usage_metadata``), answered by ``model``. ``candidates`` replaces
+    the candidate (``[]``: none); ``block_reason`` sets ``prompt_feedback.block_reason``."""
+    if candidates is None:
+        candidates = [
+            types.Candidate(
+                content=types.Content(role="model", parts=[types.Part(text=text)]),
+                finish_reason=types.FinishReason(finish),
+            )
+        ]
+    return types.GenerateContentResponse(
+        candidates=list(candidates),
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=prompt,
+            candidates_token_count=output,
+            thoughts_token_count=thoughts or None,
+            cached_content_token_count=cached or None,
+            tool_use_prompt_token_count=tool_use or None,
+        ),
+        model_version=model,
+        prompt_feedback=None
+        if block_reason is None
+        else types.GenerateContentResponsePromptFeedback(
+            block_reason=types.BlockedReason(block_reason)
+        ),
+    )

@@ -14,7 +14,10 @@ Both use the real google-genai SDK, against the emulator (``emulator="http://...
 when no emulator is named and ``GEMINI_API_KEY`` is set, against real Gemini. The generator
 keeps its own record of every call (outcome, duration, time to first chunk, usage, cost)
 for the live display and the final :class:`Summary`; the instrumentation independently
-exports the signals to the agent, so the two can be compared.
+exports the signals to the agent, so the two can be compared. The record is counted by the
+instrumentation's own rules (:mod:`gemini_slo.instrumentation.outcomes`: outcome and error
+type, blocked responses, usage, the price table in use), so a difference between the two
+is a lost or extra call, never a different reading of the same one.
 
 From Python::
 
@@ -39,10 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation import AdmissionQueue, QueueRejected, Usage, observe, pricing
-from gemini_slo.instrumentation import config as instrumentation_config
+from gemini_slo.instrumentation import AdmissionQueue, Usage, observe, outcomes, pricing
 from google import genai
-from google.genai import errors as genai_errors
 from google.genai import types
 
 LoadMode = Literal["latency", "throughput"]
@@ -156,6 +157,7 @@ class CallResult:
     output_tokens: int = 0
     thoughts_tokens: int = 0
     cached_tokens: int = 0
+    tool_use_tokens: int = 0
     cost_usd: float = 0.0
     error_type: str = ""
 
@@ -163,6 +165,17 @@ class CallResult:
     def generated_tokens(self) -> int:
         """Decode-side tokens: output plus thoughts."""
         return self.output_tokens + self.thoughts_tokens
+
+    @property
+    def usage(self) -> Usage:
+        """The token usage, as the instrumentation's value type."""
+        return Usage(
+            input=self.input_tokens,
+            output=self.output_tokens,
+            thoughts=self.thoughts_tokens,
+            cached=self.cached_tokens,
+            tool_use=self.tool_use_tokens,
+        )
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -196,7 +209,8 @@ class Summary:
     cost_usd: float
     in_flight: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    """Failed calls by error type ('503', 'TimeoutError', 'QueueRejected', ...)."""
+    """Failed calls by error type, spelled as the ``error.type`` attribute ('503',
+    'TimeoutError', 'gemini_slo.instrumentation.QueueRejected', ...)."""
 
     @property
     def generated_tokens(self) -> int:
@@ -210,8 +224,8 @@ class Summary:
 
     @property
     def billable_tokens(self) -> int:
-        """Input + output + thoughts tokens."""
-        return self.tokens.get("input", 0) + self.generated_tokens
+        """Input + output + thoughts + tool-use prompt tokens (``Usage.billable``)."""
+        return self.tokens.get("input", 0) + self.generated_tokens + self.tokens.get("tool_use", 0)
 
     @property
     def calls_per_s(self) -> float:
@@ -260,6 +274,7 @@ def summarize(
         "output": sum(r.output_tokens for r in results),
         "thoughts": sum(r.thoughts_tokens for r in results),
         "cached": sum(r.cached_tokens for r in results),
+        "tool_use": sum(r.tool_use_tokens for r in results),
     }
     return Summary(
         mode=config.mode,
@@ -318,63 +333,6 @@ class LoadRecorder:
         return summarize(self.config, list(self.recent), span, self.in_flight)
 
 
-def _usage_fields(response: Any) -> dict[str, int]:
-    usage = getattr(response, "usage_metadata", None)
-    if usage is None:
-        return {}
-    return {
-        "input_tokens": usage.prompt_token_count or 0,
-        "output_tokens": usage.candidates_token_count or 0,
-        "thoughts_tokens": usage.thoughts_token_count or 0,
-        "cached_tokens": usage.cached_content_token_count or 0,
-    }
-
-
-def _is_blocked(response: Any) -> bool:
-    if response is None:
-        return False
-    feedback = getattr(response, "prompt_feedback", None)
-    if feedback is not None and getattr(feedback, "block_reason", None):
-        return True
-    candidates = getattr(response, "candidates", None)
-    if not candidates:
-        return True
-    reason = getattr(candidates[0], "finish_reason", None)
-    return reason is not None and str(getattr(reason, "value", reason)) == "SAFETY"
-
-
-def _classify(exc: BaseException) -> tuple[str, str]:
-    """Outcome and error type, by the same rules as the instrumentation (see signals.Outcome)."""
-    if isinstance(exc, QueueRejected):
-        return S.Outcome.REJECTED, "QueueRejected"
-    if isinstance(exc, genai_errors.APIError):
-        if exc.code == 429:
-            return S.Outcome.RATE_LIMITED, "429"
-        return S.Outcome.ERROR, str(exc.code)
-    if isinstance(exc, TimeoutError) or any("Timeout" in c.__name__ for c in type(exc).__mro__):
-        return S.Outcome.TIMEOUT, type(exc).__name__
-    return S.Outcome.ERROR, type(exc).__name__
-
-
-class _Cost:
-    """The instrumentation's price table applied to one call (the same table, same rounding)."""
-
-    def __init__(self) -> None:
-        settings = instrumentation_config.active_settings()
-        override = settings.pricing if settings else os.environ.get("GEMINI_SLO_PRICING")
-        self._table = pricing.load_table(override or None)
-
-    def usd(self, model: str, fields: dict[str, int]) -> float:
-        usage = Usage(
-            input=fields.get("input_tokens", 0),
-            output=fields.get("output_tokens", 0),
-            thoughts=fields.get("thoughts_tokens", 0),
-            cached=fields.get("cached_tokens", 0),
-        )
-        pico = self._table.cost_pico(model, usage)
-        return 0.0 if pico is None else pricing.cost_usd(pico)
-
-
 # --------------------------------------------------------------------------------------
 # The client and the two workloads.
 # --------------------------------------------------------------------------------------
@@ -396,12 +354,13 @@ def make_client(config: LoadConfig) -> genai.Client:
 class _Workload:
     """One run: the client, the recorder, and the instrumented call of the mode."""
 
-    def __init__(self, config: LoadConfig, recorder: LoadRecorder) -> None:
+    def __init__(
+        self, config: LoadConfig, recorder: LoadRecorder, client: genai.Client | None = None
+    ) -> None:
         self.config = config
         self.recorder = recorder
-        self.client = make_client(config)
+        self.client = client if client is not None else make_client(config)
         self.rng = random.Random(config.seed)
-        self.cost = _Cost()
         self.stream_chat = self._make_chat()
         self.generate = self._make_generate()
 
@@ -453,12 +412,13 @@ class _Workload:
                 if ttft is None:
                     ttft = time.monotonic() - start
                 last = chunk
+        except asyncio.CancelledError as exc:  # cancelled at the end of the run: a timeout
+            self._record(start, ttft, last, exc, stream=True)
+            raise
         except Exception as exc:
-            outcome, error_type = _classify(exc)
-            self._record(start, outcome, ttft, None, error_type)
+            self._record(start, ttft, last, exc, stream=True)
         else:
-            outcome = S.Outcome.BLOCKED if _is_blocked(last) else S.Outcome.OK
-            self._record(start, outcome, ttft, last)
+            self._record(start, ttft, last, None, stream=True)
         finally:
             self.recorder.in_flight -= 1
 
@@ -526,46 +486,60 @@ class _Workload:
         """One batch item, recorded; returns its outcome."""
         prompt = self.batch_prompt(n)
         start = time.monotonic()
+        stream = self.config.stream
+        response: Any = None
         self.recorder.in_flight += 1
         try:
-            if self.config.stream:
+            if stream:
                 # The final chunk carries the cumulative usage (and the finish reason).
-                response = None
                 async for chunk in self.generate(prompt):
                     response = chunk
             else:
                 response = await self.generate(prompt)
+        except asyncio.CancelledError as exc:
+            self._record(start, None, response, exc, stream=stream)
+            raise
         except Exception as exc:
-            outcome, error_type = _classify(exc)
-            self._record(start, outcome, None, None, error_type)
-            return outcome
+            return self._record(start, None, response, exc, stream=stream)
         finally:
             self.recorder.in_flight -= 1
-        outcome = S.Outcome.BLOCKED if _is_blocked(response) else S.Outcome.OK
-        self._record(start, outcome, None, response)
-        return outcome
+        return self._record(start, None, response, None, stream=stream)
 
     def _record(
         self,
         start: float,
-        outcome: str,
         ttft: float | None,
         response: Any,
-        error_type: str = "",
-    ) -> None:
+        exc: BaseException | None,
+        *,
+        stream: bool,
+    ) -> str:
+        """Record one call as the instrumentation counts it; returns its outcome.
+
+        ``response``: what the call returned, or a stream's last chunk (also when it
+        failed midway: the instrumentation counts the usage seen so far).
+        """
         now = time.monotonic()
-        fields = _usage_fields(response)
+        outcome, error_type = outcomes.outcome_of(exc, response, stream=stream)
+        usage = outcomes.usage_of(response) if response is not None else None
+        pico = None if usage is None else outcomes.cost_pico(self.config.model, usage)
+        usage = usage or Usage()
         self.recorder.add(
             CallResult(
                 finished=now,
-                outcome=str(outcome),
+                outcome=outcome,
                 duration_s=now - start,
                 ttft_s=ttft,
-                cost_usd=self.cost.usd(self.config.model, fields) if fields else 0.0,
-                error_type=error_type,
-                **fields,
+                input_tokens=usage.input,
+                output_tokens=usage.output,
+                thoughts_tokens=usage.thoughts,
+                cached_tokens=usage.cached,
+                tool_use_tokens=usage.tool_use,
+                cost_usd=0.0 if pico is None else pricing.cost_usd(pico),
+                error_type=error_type or "",
             )
         )
+        return outcome
 
 
 def _grace(config: LoadConfig, stop: asyncio.Event) -> float:

@@ -23,6 +23,7 @@ from gemini_slo.instrumentation import (
     configure,
     flush,
     observe,
+    pricing,
     shutdown,
     testing,
 )
@@ -35,18 +36,7 @@ FLASH = "gemini-2.5-flash"
 
 
 def _response(output: int = 20) -> types.GenerateContentResponse:
-    return types.GenerateContentResponse(
-        candidates=[
-            types.Candidate(
-                content=types.Content(role="model", parts=[types.Part(text="secret answer")]),
-                finish_reason="STOP",
-            )
-        ],
-        usage_metadata=types.GenerateContentResponseUsageMetadata(
-            prompt_token_count=10, candidates_token_count=output, thoughts_token_count=4
-        ),
-        model_version=FLASH,
-    )
+    return testing.response(prompt=10, output=output, thoughts=4, text="secret answer")
 
 
 class _Receiver:
@@ -105,7 +95,7 @@ def _clean_configuration() -> Iterator[None]:
     _state.log_calls = False
     _state.capture_content = False
     _state.enabled = True
-    _state.set_pricing(None)
+    pricing.set_active_table(None)
 
 
 def _free_port() -> int:

@@ -7,25 +7,14 @@ from typing import Any
 
 import pytest
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation import Registry, _state, instrument, testing, uninstrument
+from gemini_slo.instrumentation import Registry, _state, instrument, pricing, testing, uninstrument
 from google import genai
 from google.genai import models as genai_models
 from google.genai import types
 
 
 def _response() -> types.GenerateContentResponse:
-    return types.GenerateContentResponse(
-        candidates=[
-            types.Candidate(
-                content=types.Content(role="model", parts=[types.Part(text="hi")]),
-                finish_reason="STOP",
-            )
-        ],
-        usage_metadata=types.GenerateContentResponseUsageMetadata(
-            prompt_token_count=3, candidates_token_count=4
-        ),
-        model_version="gemini-2.5-flash",
-    )
+    return testing.response(prompt=3, output=4)
 
 
 def test_bad_pricing_file_never_raises_into_patched_calls(
@@ -40,7 +29,7 @@ def test_bad_pricing_file_never_raises_into_patched_calls(
         genai_models.Models, "generate_content", lambda self, **kw: answer, raising=True
     )
     monkeypatch.setenv("GEMINI_SLO_PRICING", str(tmp_path / "missing.yaml"))
-    _state.set_pricing(None)
+    pricing.set_active_table(None)
     registry = Registry()
     client = genai.Client(api_key="test-key")
     instrument(client, workload="batch", mode="throughput", registry=registry)
@@ -50,7 +39,7 @@ def test_bad_pricing_file_never_raises_into_patched_calls(
     finally:
         uninstrument(client)
         monkeypatch.delenv("GEMINI_SLO_PRICING")
-        _state.set_pricing(None)
+        pricing.set_active_table(None)
     rec = testing.InMemoryRecorder(registry)
     assert rec.value(S.CALLS, workload="batch") == 200
     assert rec.value(S.TOKENS, workload="batch", token_type="output") == 800

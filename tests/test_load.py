@@ -7,11 +7,14 @@ bench/e2e.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from gemini_slo.contract import signals
@@ -19,12 +22,17 @@ from gemini_slo.emulator.testing import EmulatorHandle, running_emulator
 from gemini_slo.instrumentation import Usage, testing
 from gemini_slo.instrumentation.pricing import cost_usd, default_table
 from gemini_slo.lab.load import (
+    CallResult,
     LoadConfig,
     LoadError,
+    LoadMode,
+    LoadRecorder,
+    _Workload,
     make_client,
     percentile,
     run_load,
 )
+from google.genai import types
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +79,108 @@ def test_real_gemini_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert make_client(LoadConfig(mode="latency").resolved()) is not None
 
 
+class _FakeModels:
+    """``client.aio.models`` answering from a script: a stream of ``chunks`` (then, with
+    ``hold``, a wait until it is set) and ``reply`` for the non-streamed call."""
+
+    def __init__(self) -> None:
+        self.chunks: list[types.GenerateContentResponse] = []
+        self.hold: asyncio.Event | None = None  # set: the stream waits for it after its chunks
+        self.streaming = asyncio.Event()
+        self.reply = testing.response()
+
+    async def generate_content_stream(self, **_: Any) -> AsyncIterator[Any]:
+        async def stream() -> AsyncIterator[Any]:
+            for chunk in self.chunks:
+                yield chunk
+            self.streaming.set()
+            if self.hold is not None:
+                await self.hold.wait()
+
+        return stream()
+
+    async def generate_content(self, **_: Any) -> types.GenerateContentResponse:
+        return self.reply
+
+
+def _workload(mode: LoadMode, models: _FakeModels, **options: Any) -> _Workload:
+    async def aclose() -> None:
+        pass
+
+    client: Any = SimpleNamespace(aio=SimpleNamespace(models=models, aclose=aclose))
+    config = LoadConfig(mode=mode, emulator="http://127.0.0.1:9", **options).resolved()
+    return _Workload(config, LoadRecorder(config), client=client)
+
+
+def _assert_recorded_alike(result: CallResult, rec: testing.InMemoryRecorder) -> None:
+    """The load generator's record of one call equals the instrumentation's series."""
+    (series,) = rec.series(signals.CALLS)
+    assert series[signals.ATTR_OUTCOME] == result.outcome
+    assert series.get(signals.ATTR_ERROR_TYPE, "") == result.error_type
+    recorded = Usage(*(rec.value(signals.TOKENS, token_type=t.value) for t in signals.TokenType))
+    assert recorded == result.usage
+    assert rec.value(signals.COST) == result.cost_usd
+
+
+def test_load_generator_counts_calls_as_the_instrumentation_does() -> None:
+    """A shed call, a cancelled one, a blocked answer whose reason is not SAFETY and tool-use
+    tokens: the generator's outcome, error type, usage and cost equal the recorded series."""
+    blocked = [testing.response(output=4), testing.response(output=9, finish="PROHIBITED_CONTENT")]
+    models = _FakeModels()
+
+    async def scenarios() -> list[tuple[CallResult, testing.InMemoryRecorder]]:
+        work = _workload("latency", models, concurrency=1, max_queue_wait_s=0.0)
+        out = []
+        models.chunks, models.hold = [testing.response(output=3, thoughts=2)], asyncio.Event()
+        with testing.capture() as holder_rec:
+            holder = asyncio.create_task(work.one_chat())  # holds the only slot, then hangs
+            await models.streaming.wait()
+        with testing.capture() as shed_rec:
+            await work.one_chat()  # no slot, no wait allowed: shed at once
+        out.append((work.recorder.results[-1], shed_rec))
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        out.append((work.recorder.results[-1], holder_rec))
+        models.chunks, models.hold = blocked, None
+        with testing.capture() as blocked_rec:
+            await work.one_chat()
+        out.append((work.recorder.results[-1], blocked_rec))
+        work_batch = _workload("throughput", models)
+        models.reply = testing.response(prompt=1200, output=300, thoughts=40, tool_use=800)
+        with testing.capture() as tool_rec:
+            await work_batch.one_generation(0)
+        out.append((work_batch.recorder.results[-1], tool_rec))
+        return out
+
+    (shed, shed_rec), (cancelled, cancelled_rec), (filtered, filtered_rec), (tools, tools_rec) = (
+        asyncio.run(scenarios())
+    )
+    assert (shed.outcome, shed.error_type) == (
+        "rejected",
+        "gemini_slo.instrumentation.QueueRejected",
+    )
+    assert (cancelled.outcome, cancelled.error_type) == (
+        "timeout",
+        "asyncio.exceptions.CancelledError",
+    )
+    assert cancelled.usage == Usage(10, 3, 2)  # the usage seen before the cancellation
+    assert filtered.outcome == "blocked"
+    assert tools.tool_use_tokens == 800 and tools.cost_usd > 0
+    pico = default_table().cost_pico("gemini-2.5-flash-lite", Usage(1200, 300, 40, 0, 800))
+    assert pico is not None and tools.cost_usd == cost_usd(pico)
+    for result, rec in (
+        (shed, shed_rec),
+        (cancelled, cancelled_rec),
+        (filtered, filtered_rec),
+        (tools, tools_rec),
+    ):
+        _assert_recorded_alike(result, rec)
+
+
 def _truth_tokens(emu: EmulatorHandle, model: str) -> dict[str, int]:
     tokens: dict[str, int] = emu.stats()["tokens"].get(model, {})
-    return {k: tokens.get(k, 0) for k in ("input", "output", "thoughts", "cached")}
+    return {k: tokens.get(k, 0) for k in ("input", "output", "thoughts", "cached", "tool_use")}
 
 
 def test_latency_mode_streams_and_matches_ground_truth(emulator: EmulatorHandle) -> None:

@@ -1,0 +1,127 @@
+"""The price table (``pricing.py``): the shipped table, cost rules, model-name normalisation,
+override files, exact integer arithmetic, unpriced calls."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from gemini_slo.contract import signals as S
+from gemini_slo.instrumentation import (
+    Registry,
+    Usage,
+    observe,
+    testing,
+)
+from gemini_slo.instrumentation.pricing import PricingError, default_table, load_table
+
+FLASH = "gemini-2.5-flash"
+
+
+@pytest.fixture
+def rec() -> testing.InMemoryRecorder:
+    """A fresh registry and its reader."""
+    return testing.InMemoryRecorder(Registry())
+
+
+def test_price_table_has_source_and_date() -> None:
+    """The shipped table names its source and date."""
+    table = default_table()
+    assert "ai.google.dev" in table.source
+    assert table.transcribed == "2026-09-20"
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "tier", "usd"),
+    [
+        (FLASH, Usage(1_000_000, 0, 0, 0, 0), None, 0.30),
+        (FLASH, Usage(0, 1_000_000, 0, 0, 0), None, 2.50),
+        (FLASH, Usage(0, 0, 1_000_000, 0, 0), None, 2.50),  # thoughts billed as output
+        (FLASH, Usage(1_000_000, 0, 0, 1_000_000, 0), None, 0.03),  # all cached
+        ("gemini-2.5-flash-lite", Usage(1_000_000, 1_000_000, 0, 0, 0), None, 0.50),
+        ("gemini-2.5-pro", Usage(200_000, 0, 0, 0, 0), None, 0.25),
+        (
+            "gemini-2.5-pro",
+            Usage(200_001, 1_000_000, 0, 0, 0),
+            None,
+            200_001 * 2.5e-6 + 15.0,
+        ),  # whole request
+        (
+            "gemini-2.5-pro",
+            Usage(300_000, 0, 0, 100_000, 0),
+            None,
+            200_000 * 2.5e-6 + 100_000 * 0.25e-6,
+        ),
+        (FLASH, Usage(1_000_000, 1_000_000, 0, 0, 0), "flex", 1.40),
+        (FLASH, Usage(1_000_000, 0, 0, 0, 0), "batch", 0.15),
+    ],
+)
+def test_cost_rules(model: str, usage: Usage, tier: str | None, usd: float) -> None:
+    """Input, output, thoughts, cache read, the >200k tier for the whole request, flex/batch."""
+    pico = default_table().cost_pico(model, usage, tier)
+    assert pico is not None
+    assert pico / 1e12 == pytest.approx(usd, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "priced_as"),
+    [
+        ("models/gemini-2.5-flash", FLASH),
+        ("publishers/google/models/gemini-2.5-flash", FLASH),
+        ("gemini-2.5-flash-001", FLASH),
+        ("gemini-2.5-flash-preview-09-2025", FLASH),
+        ("gemini-2.5-flash-lite-preview-06-17", "gemini-2.5-flash-lite"),
+        ("Gemini-2.5-Pro", "gemini-2.5-pro"),
+        ("gemini-2.5-flash-image", None),
+        ("gpt-4", None),
+        ("unknown", None),
+    ],
+)
+def test_model_name_normalisation(name: str, priced_as: str | None) -> None:
+    """Versions and previews map to their base entry; other products stay unpriced."""
+    table = default_table()
+    expected = None if priced_as is None else table.models[priced_as]
+    assert table.lookup(name) is expected
+
+
+def test_priority_tier_is_unpriced() -> None:
+    """A service tier the table does not list is never guessed."""
+    assert default_table().cost_pico(FLASH, Usage(10, 10), "priority") is None
+
+
+def test_pricing_override_file(tmp_path: Path) -> None:
+    """An override file replaces or adds models; the others stay."""
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "version: gemini-slo/pricing/v1\nmodels:\n  my-model:\n    tiers:\n      - {input: '1', output: '2'}\n  gemini-2.5-flash:\n    tiers:\n      - {input: '9', output: '9'}\n"
+    )
+    table = load_table(path)
+    assert table.cost_pico("my-model", Usage(1_000_000, 1_000_000)) == 3 * 10**12
+    assert table.cost_pico(FLASH, Usage(1_000_000)) == 9 * 10**12
+    assert table.lookup("gemini-2.5-pro") is not None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: {}\n")
+    with pytest.raises(PricingError):
+        load_table(bad)
+
+
+def test_cost_is_exact_integer_arithmetic() -> None:
+    """Sum of per-call costs equals the table applied to the totals, exactly."""
+    table = default_table()
+    rng = random.Random(3)
+    usages = [
+        Usage(rng.randint(1, 5000), rng.randint(0, 900), rng.randint(0, 300), 0, 0)
+        for _ in range(500)
+    ]
+    per_call = sum(table.cost_pico(FLASH, u) or 0 for u in usages)
+    total = Usage(*(sum(col) for col in zip(*usages, strict=True)))
+    assert per_call == table.cost_pico(FLASH, total)
+
+
+def test_unknown_model_is_unpriced(rec: testing.InMemoryRecorder) -> None:
+    """No model anywhere: 'unknown', cost 0, counted as unpriced."""
+    with observe(workload="chat", registry=rec.registry) as call:
+        call.record_usage(prompt_tokens=10, output_tokens=10)
+    assert rec.value(S.UNPRICED_CALLS, model="unknown") == 1
+    assert rec.value(S.COST) == 0
