@@ -1,10 +1,12 @@
 """The Alertmanager configuration (alerts/alertmanager.yaml) from the spec.
 
-Routing follows the severity label that the rules set per mode: ``critical`` (latency-mode
-burn rates, a throughput stall) goes to the ``page`` receiver, ``warning`` (throughput
-tickets, latency capacity warnings) to the ``ticket`` receiver. Notifications are grouped
-by workload and alert name, and a critical alert of a workload inhibits that workload's
-warnings (the page already has a human on it).
+Routing follows the severity label that the rules set per pair and mode: ``critical``
+(fast burns of latency, TTFT, availability and throughput errors, a stall) goes to the
+``page`` receiver, ``warning`` (slow burns, capacity and throughput tickets) to the
+``ticket`` receiver. Notifications are grouped by workload and alert name. A page inhibits
+the tickets of the same workload and objective (a fast burn also crosses the slow pairs'
+thresholds: the human who is paged needs no ticket for it), and, per :data:`SYMPTOMS`, the
+tickets that are its consequences; a ticket for another objective still arrives.
 
 Receivers are ready for PagerDuty (page), Slack (ticket) and a webhook (both). Credentials
 are read from files (``routing_key_file``, ``api_url_file``), never written here; a receiver
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gemini_slo.contract import agent_series
 from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import signals as s
 from gemini_slo.contract.spec import SloSpec, format_duration
@@ -38,6 +41,15 @@ _TEXT = (
     "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
     "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
 )
+
+
+#: A page of the key alert also inhibits these tickets of the same workload: they are what
+#: the paged problem looks like from another objective (a timeout or shed spike is part of
+#: the availability burn; no tokens is what a stall is).
+SYMPTOMS: dict[str, tuple[str, ...]] = {
+    n.AVAILABILITY_BURN: (n.TIMEOUT_SPIKE, n.SHED_SPIKE),
+    n.STALLED: (n.TOKEN_THROUGHPUT_LOW,),
+}
 
 
 def _timing(spec: SloSpec, seconds: float) -> str:
@@ -81,6 +93,28 @@ def _route(spec: SloSpec, receiver: str, severity: n.Severity) -> dict[str, Any]
     }
 
 
+def inhibit_rules() -> list[dict[str, Any]]:
+    """A page inhibits its objective's tickets, and the tickets listed in SYMPTOMS."""
+    critical = f'{n.LABEL_SEVERITY}="{n.Severity.CRITICAL.value}"'
+    warning = f'{n.LABEL_SEVERITY}="{n.Severity.WARNING.value}"'
+    out: list[dict[str, Any]] = [
+        {
+            "source_matchers": [critical],
+            "target_matchers": [warning],
+            "equal": [s.LABEL_WORKLOAD, agent_series.LABEL_OBJECTIVE],
+        }
+    ]
+    for cause, symptoms in SYMPTOMS.items():
+        out.append(
+            {
+                "source_matchers": [f'alertname="{cause}"', critical],
+                "target_matchers": [f'alertname=~"{"|".join(symptoms)}"', warning],
+                "equal": [s.LABEL_WORKLOAD],
+            }
+        )
+    return out
+
+
 def alertmanager_config(spec: SloSpec) -> dict[str, Any]:
     """The whole Alertmanager configuration as a dict, keys in file order."""
     return {
@@ -95,12 +129,6 @@ def alertmanager_config(spec: SloSpec) -> dict[str, Any]:
                 _route(spec, TICKET_RECEIVER, n.Severity.WARNING),
             ],
         },
-        "inhibit_rules": [
-            {
-                "source_matchers": [f'{n.LABEL_SEVERITY}="{n.Severity.CRITICAL.value}"'],
-                "target_matchers": [f'{n.LABEL_SEVERITY}="{n.Severity.WARNING.value}"'],
-                "equal": [s.LABEL_WORKLOAD],
-            }
-        ],
+        "inhibit_rules": inhibit_rules(),
         "receivers": [_receiver(spec, PAGE_RECEIVER), _receiver(spec, TICKET_RECEIVER)],
     }

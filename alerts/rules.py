@@ -5,9 +5,11 @@ SLI per window (``gemini_slo:sli_error:ratio_rate5m`` ...), budgets and capacity
 alerts read the recorded series, so an alert and the dashboard panel next to it always
 show the same number.
 
-Which objective gets which alert is decided here, per mode (see the issue and
-docs/slo-spec.md): latency-mode burn rates page, throughput-mode alerts open tickets and
-only a stall pages.
+Which objective gets which alert is decided here, per mode (docs/alerting.md has the why,
+docs/slo-spec.md the table): every budgeted objective gets the burn-rate pairs of
+:mod:`gemini_slo.contract.burn_windows`, page pairs with the alert's severity and ticket
+pairs as warnings; latency mode pages on fast burns of latency, TTFT and availability,
+throughput mode pages on a stall and a fast error-budget burn, and the rest are tickets.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 from gemini_slo.contract import agent_series
 from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import promql as q
-from gemini_slo.contract.burn_windows import BurnWindow, Policy, windows_for
+from gemini_slo.contract.burn_windows import BurnCondition, Policy
+from gemini_slo.contract.burn_windows import conditions as burn_conditions
 from gemini_slo.contract.signals import Mode
 from gemini_slo.contract.spec import (
     Objective,
@@ -38,22 +41,22 @@ HOUR = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class BurnAlert:
-    """A burn-rate alert for one objective kind: its name, window policy and wording."""
+    """A burn-rate alert for one objective kind: its name and wording."""
 
     alert: str
-    policy: Policy
     bad_events: str  # completes "{value} of calls ..." in the description
 
 
-#: Burn-rate alerts per objective kind. Timeouts and sheds use the fast (page) windows, as
-#: spikes, but warn: they are symptoms that the availability burn already pages on.
+#: Burn-rate alerts per objective kind. Every one gets every pair of BURN_WINDOWS: its page
+#: pairs carry the alert's default severity (ALERT_SEVERITIES: timeouts and sheds warn,
+#: they are symptoms that the availability burn already pages on), its ticket pairs warn.
 BURN_ALERTS: dict[ObjectiveKind, BurnAlert] = {
-    ObjectiveKind.LATENCY: BurnAlert(n.LATENCY_BURN, Policy.PAGE, "of calls took longer than {threshold}"),
-    ObjectiveKind.TTFT: BurnAlert(n.TTFT_BURN, Policy.PAGE, "of streamed calls waited longer than {threshold} for the first chunk"),
-    ObjectiveKind.AVAILABILITY: BurnAlert(n.AVAILABILITY_BURN, Policy.PAGE, "of calls failed (error, timeout, shed or 429)"),
-    ObjectiveKind.TIMEOUT_RATIO: BurnAlert(n.TIMEOUT_SPIKE, Policy.PAGE, "of calls timed out"),
-    ObjectiveKind.SHED_RATIO: BurnAlert(n.SHED_SPIKE, Policy.PAGE, "of calls were shed by the admission queue"),
-    ObjectiveKind.ERROR_RATIO: BurnAlert(n.ERROR_BUDGET_BURN, Policy.TICKET, "of calls failed (error, timeout, shed or 429)"),
+    ObjectiveKind.LATENCY: BurnAlert(n.LATENCY_BURN, "of calls took longer than {threshold}"),
+    ObjectiveKind.TTFT: BurnAlert(n.TTFT_BURN, "of streamed calls waited longer than {threshold} for the first chunk"),
+    ObjectiveKind.AVAILABILITY: BurnAlert(n.AVAILABILITY_BURN, "of calls failed (error, timeout, shed or 429)"),
+    ObjectiveKind.TIMEOUT_RATIO: BurnAlert(n.TIMEOUT_SPIKE, "of calls timed out"),
+    ObjectiveKind.SHED_RATIO: BurnAlert(n.SHED_SPIKE, "of calls were shed by the admission queue"),
+    ObjectiveKind.ERROR_RATIO: BurnAlert(n.ERROR_BUDGET_BURN, "of calls failed (error, timeout, shed or 429)"),
 }  # fmt: skip
 
 #: Nominal windows every event-ratio SLI is recorded over, for the dashboards.
@@ -63,7 +66,11 @@ TOKEN_WINDOWS: tuple[float, ...] = (MINUTE, 5 * MINUTE, HOUR)
 COST_WINDOWS: tuple[float, ...] = (5 * MINUTE, HOUR)
 UTILIZATION_WINDOWS: tuple[float, ...] = (5 * MINUTE, HOUR)
 
-# Nominal windows and holds of the threshold alerts (scaled like the burn windows).
+# Nominal holds (`for:`) of the threshold alerts, scaled like the windows. They earn their
+# delay: each compares one short average (5m, or 1h for cost and utilization) with a line,
+# with no second window to confirm it, so a burst or a single slow scrape would fire and
+# resolve it within minutes; the hold asks the condition to last. Burn-rate alerts have
+# none (see _burn_rule).
 QUEUE_HOLD = 10 * MINUTE
 HEADROOM_HOLD = 15 * MINUTE
 TOKEN_HOLD = 15 * MINUTE
@@ -77,14 +84,51 @@ def window_name(seconds: float) -> str:
     return format_duration(seconds)
 
 
-def sli_windows(objective: Objective) -> tuple[float, ...]:
+@dataclass(frozen=True, slots=True)
+class BurnRule:
+    """One burn-rate rule of an objective: its resolved window pair and its severity."""
+
+    condition: BurnCondition
+    severity: n.Severity
+
+
+def burn_rules_of(spec: SloSpec, objective: Objective) -> tuple[BurnRule, ...]:
+    """The burn-rate rules of one objective, in BURN_WINDOWS order (none without one).
+
+    Page pairs take the alert's severity (after ``severity_overrides``), ticket pairs are
+    warnings. Two rules with the same windows and severity would carry the same labels;
+    only the lower threshold is kept, since it fires whenever the other one does (a
+    warning-only alert such as the timeout spike keeps the 6h/30m ticket, not the 6h/30m
+    fast pair).
+    """
+    burn = BURN_ALERTS.get(objective.kind)
+    if burn is None or objective.budget is None:
+        return ()
+    a = spec.alerting
+    found: dict[tuple[float, float, n.Severity], BurnRule] = {}
+    for c in burn_conditions(objective.budget, spec.period, a.min_bad_events):
+        severity = (
+            a.severity(burn.alert, n.ALERT_SEVERITIES[burn.alert])
+            if c.policy is Policy.PAGE
+            else n.Severity.WARNING
+        )
+        key = (c.long, c.short, severity)
+        if key not in found or c.threshold < found[key].condition.threshold:
+            found[key] = BurnRule(c, severity)
+    return tuple(found.values())
+
+
+def sli_windows(spec: SloSpec, objective: Objective) -> tuple[float, ...]:
     """Nominal windows an event-ratio objective's SLI is recorded over, sorted."""
     found: set[float] = set(DASHBOARD_WINDOWS)
-    burn = BURN_ALERTS.get(objective.kind)
-    if burn is not None:
-        for w in windows_for(burn.policy):
-            found.update((w.long, w.short))
+    for rule in burn_rules_of(spec, objective):
+        found.update((rule.condition.long, rule.condition.short))
     return tuple(sorted(found))
+
+
+def evidence_windows(spec: SloSpec, objective: Objective) -> tuple[float, ...]:
+    """Nominal windows an objective's bad events are counted over (its pairs' long ones)."""
+    return tuple(sorted({rule.condition.long for rule in burn_rules_of(spec, objective)}))
 
 
 def workload_matcher(workload: Workload) -> str:
@@ -135,11 +179,19 @@ def recording_group(spec: SloSpec, workload: Workload) -> Group:
         if not o.has_budget:
             continue
         labels = {**mode_label, agent_series.LABEL_OBJECTIVE: o.name}
-        for w in sli_windows(o):
+        for w in sli_windows(spec, o):
             rules.append(
                 {
                     "record": n.windowed(n.SLI_ERROR, window_name(w)),
                     "expr": q.sli_error(o, where, win(w)),
+                    "labels": labels,
+                }
+            )
+        for w in evidence_windows(spec, o):
+            rules.append(
+                {
+                    "record": n.windowed(n.SLI_BAD_EVENTS, window_name(w)),
+                    "expr": q.bad_events(o, where, win(w)),
                     "labels": labels,
                 }
             )
@@ -153,10 +205,13 @@ def recording_group(spec: SloSpec, workload: Workload) -> Group:
         )
         rate5m = q.sel(n.windowed(n.SLI_ERROR, "5m"), _objective_matchers(workload, o))
         period = format_duration(a.window(spec.period))
+        # The mean of the 5m ratio, sampled every 5m (a subquery): the same mean as over
+        # every evaluation, 20 times fewer samples (8640 for 30d, under promtool's limit of
+        # 10,000 per query, so that multi-day rule tests can run).
         rules.append(
             {
                 "record": n.SLI_ERROR_PERIOD,
-                "expr": f"avg_over_time({rate5m}[{period}])",
+                "expr": f"avg_over_time({rate5m}[{period}:{win(5 * MINUTE)}])",
                 "labels": labels,
             }
         )
@@ -239,11 +294,14 @@ def _alert(
     objective: Objective | None,
     summary: str,
     description: str,
+    severity: n.Severity | None = None,
     extra_labels: dict[str, str] | None = None,
 ) -> Rule:
     a = spec.alerting
+    if severity is None:
+        severity = a.severity(alert, n.ALERT_SEVERITIES[alert])
     labels: dict[str, str] = {
-        n.LABEL_SEVERITY: a.severity(alert, n.ALERT_SEVERITIES[alert]).value,
+        n.LABEL_SEVERITY: severity.value,
         q.WORKLOAD: workload.name,
         q.MODE: workload.mode.value,
     }
@@ -265,52 +323,54 @@ def _alert(
     return rule
 
 
-def burn_threshold(spec: SloSpec, objective: Objective, window: BurnWindow) -> float:
-    """The error ratio above which a window pair fires: burn rate x error budget."""
-    return round(window.burn_rate(spec.period) * (objective.budget or 0.0), 9)
+def _pct4(ratio: float) -> str:
+    return f"{ratio * 100:.4g}%"
 
 
-def _burn_rules(spec: SloSpec, workload: Workload, o: Objective, burn: BurnAlert) -> list[Rule]:
+def _burn_rule(
+    spec: SloSpec, workload: Workload, o: Objective, burn: BurnAlert, rule: BurnRule
+) -> Rule:
     a = spec.alerting
-    rules = []
-    for w in windows_for(burn.policy):
-        threshold = burn_threshold(spec, o, w)
-        # A loose objective (p90: 10% budget) cannot burn 14.4x: the error ratio tops out
-        # at 1. Cap the threshold there, so "every event bad" still fires the pair instead
-        # of an alert that can never fire.
-        op = ">"
-        if threshold >= 1.0:
-            threshold, op = 1.0, ">="
-        matchers = _objective_matchers(workload, o)
-        long_sel = q.sel(n.windowed(n.SLI_ERROR, window_name(w.long)), matchers)
-        short_sel = q.sel(n.windowed(n.SLI_ERROR, window_name(w.short)), matchers)
-        expr = f"{long_sel} {op} {_num(threshold)}\nand\n{short_sel} {op} {_num(threshold)}"
-        long_real = format_duration(a.window(w.long))
-        short_real = format_duration(a.window(w.short))
-        rate = w.burn_rate(spec.period)
-        bad = burn.bad_events.format(threshold=format_duration(o.threshold))
-        summary = f"{workload.name}: {o.name} error budget burning {rate:g}x too fast ({w.name})"
-        description = (
-            f"{{{{ $value | humanizePercentage }}}} {bad} over the last {long_real} "
-            f"(and above {_pct(threshold)} over {short_real} too). Objective: {o.summary}; "
-            f"at {rate:g}x the {_pct(o.budget or 0.0)} error budget, "
-            f"{_pct(w.budget_fraction)} of the {spec.period_days}d budget is gone "
-            f"in {format_duration(a.window(w.long))}."
-        )
-        rules.append(
-            _alert(
-                spec,
-                workload,
-                burn.alert,
-                expr=expr,
-                hold=w.hold,
-                objective=o,
-                summary=summary,
-                description=description,
-                extra_labels={n.LABEL_BURN_WINDOW: w.name},
-            )
-        )
-    return rules
+    c = rule.condition
+    matchers = _objective_matchers(workload, o)
+    long_name, short_name = window_name(c.long), window_name(c.short)
+    long_sel = q.sel(n.windowed(n.SLI_ERROR, long_name), matchers)
+    short_sel = q.sel(n.windowed(n.SLI_ERROR, short_name), matchers)
+    bad_sel = q.sel(n.windowed(n.SLI_BAD_EVENTS, long_name), matchers)
+    # A threshold of 100% (a huge budget at its floor) fires when every event is bad.
+    op = ">=" if c.inclusive else ">"
+    t = _num(c.threshold)
+    expr = f"{long_sel} {op} {t}\nand\n{short_sel} {op} {t}\nand\n{bad_sel} >= {c.min_bad_events}"
+    long_real = format_duration(a.window(c.long))
+    short_real = format_duration(a.window(c.short))
+    factor = f"{c.burn_factor:.3g}x"
+    bad = burn.bad_events.format(threshold=format_duration(o.threshold))
+    budget = o.budget or 0.0
+    days = spec.period_days
+    summary = (
+        f"{workload.name}: {o.name} error budget burning over {factor} ({c.name} {c.policy.value})"
+    )
+    description = (
+        f"{{{{ $value | humanizePercentage }}}} {bad} over the last {long_real}, above "
+        f"{_pct4(c.threshold)} over {short_real} too, with at least {c.min_bad_events} bad "
+        f"events. Objective: {o.summary}; at over {factor} its {_pct4(budget)} error budget, "
+        f"the {days}d budget is gone within {days / c.burn_factor:.3g}d."
+    )
+    return _alert(
+        spec,
+        workload,
+        burn.alert,
+        expr=expr,
+        # No `for:`: the short window already makes the alert wait for the burn to be
+        # current and resets it soon after the burn stops (the Workbook uses none); a hold
+        # would only add its length to every detection time.
+        hold=0.0,
+        objective=o,
+        summary=summary,
+        description=description,
+        severity=rule.severity,
+        extra_labels={n.LABEL_BURN_WINDOW: c.name},
+    )
 
 
 def _busy(workload: Workload) -> str:
@@ -389,11 +449,15 @@ def _threshold_rule(spec: SloSpec, workload: Workload, o: Objective) -> Rule | N
             )
         case ObjectiveKind.UTILIZATION:
             util = mode_sel(n.windowed(n.UTILIZATION_AVG, "1h"))
+            # The last 5m must be low too: after an idle spell the 1h average stays low for
+            # most of an hour while the workload already runs at full speed again.
+            recent = mode_sel(n.windowed(n.UTILIZATION_AVG, "5m"))
             return _alert(
                 spec,
                 workload,
                 n.UTILIZATION_LOW,
-                expr=f"{util} < {_num(t)}\nand on ({q.WORKLOAD})\n{_busy(workload)}",
+                expr=f"{util} < {_num(t)}\nand\n{recent} < {_num(t)}\n"
+                f"and on ({q.WORKLOAD})\n{_busy(workload)}",
                 hold=UTILIZATION_HOLD,
                 objective=o,
                 summary=f"{workload.name}: utilization below the {_pct(t)} floor (paid capacity idle)",
@@ -448,7 +512,7 @@ def alerting_group(spec: SloSpec, workload: Workload) -> Group:
     for o in workload.objectives:
         burn = BURN_ALERTS.get(o.kind)
         if burn is not None:
-            rules += _burn_rules(spec, workload, o, burn)
+            rules += [_burn_rule(spec, workload, o, burn, x) for x in burn_rules_of(spec, o)]
         else:
             rule = _threshold_rule(spec, workload, o)
             if rule is not None:

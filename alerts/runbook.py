@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gemini_slo.alerts import rules as r
 from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import promql as q
-from gemini_slo.contract.spec import SloSpec
+from gemini_slo.contract.spec import Objective, SloSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +29,29 @@ class Entry:
 _BURN_CONFIRM = (
     "Open the latency dashboard for the workload: the *SLO compliance* and *burn rate* "
     "panels show the same recorded series the alert reads.",
-    "Query `gemini_slo:sli_error:ratio_rate5m` and `gemini_slo:sli_error:ratio_rate1h` for "
-    "the alert's workload and objective: far above the error budget in both confirms it.",
+    "The alert's `burn_window` names its two windows (`1h/5m`: query "
+    "`gemini_slo:sli_error:ratio_rate1h` and `gemini_slo:sli_error:ratio_rate5m` for the "
+    "alert's workload and objective; both above the threshold in the expression confirms "
+    "it), and `gemini_slo:sli_bad_events:increase1h` how many bad events it rests on.",
     "Check whether the burn is one model or all: the per-model panels break it down by "
     "`gen_ai_request_model`.",
 )
 
+#: Prose shared by every burn-rate section: what its pairs and severities mean.
+BURN_SEVERITIES = (
+    "The fast pairs (1h/5m and 6h/30m) catch a regression that would spend the period's "
+    "budget within days, up to every call bad: a total regression fires within minutes "
+    "whatever the target. They carry the alert's severity (critical pages). The slow pairs "
+    "(6h/30m and 3d/6h at 1x) open a ticket for a breach sustained for hours above the "
+    "sustainable rate. A page inhibits the ticket of the same objective. Every pair also "
+    "needs a minimum number of bad events in its long window, so that one bad call never "
+    "alerts (docs/alerting.md)."
+)
+
 ENTRIES: dict[str, Entry] = {
     n.LATENCY_BURN: Entry(
-        "Too many calls are slower than a latency objective's threshold: at this rate the "
-        "error budget of the SLO period runs out within days (1h/5m pair) or about a week "
-        "(6h/30m pair). Interactive users are waiting.",
+        "Too many calls are slower than a latency objective's threshold: the percentile is "
+        "over its objective. Interactive users are waiting.",
         (
             *_BURN_CONFIRM,
             "Compare the agent's exact percentiles (p95/p99 panels) with the threshold; "
@@ -55,7 +67,7 @@ ENTRIES: dict[str, Entry] = {
     ),
     n.TTFT_BURN: Entry(
         "Too many streamed calls wait longer than the time-to-first-token threshold; users "
-        "perceive delays beyond 200-300 ms. The budget burns fast enough to page.",
+        "perceive delays beyond 200-300 ms.",
         (
             *_BURN_CONFIRM,
             "Compare the TTFT percentiles with end-to-end latency: a TTFT rise alone points "
@@ -68,8 +80,8 @@ ENTRIES: dict[str, Entry] = {
         ),
     ),
     n.AVAILABILITY_BURN: Entry(
-        "Too many calls fail (error, timeout, shed by the queue, or 429); the availability "
-        "error budget burns fast enough to page.",
+        "Too many calls fail (error, timeout, shed by the queue, or 429): the availability "
+        "error budget burns.",
         (
             *_BURN_CONFIRM,
             "Break failures down by `gemini_slo_outcome` and `error_type` on the *errors by "
@@ -83,8 +95,9 @@ ENTRIES: dict[str, Entry] = {
         ),
     ),
     n.TIMEOUT_SPIKE: Entry(
-        "The share of calls that time out is burning the timeout budget at page speed; it "
-        "warns because availability already pages on the same failures.",
+        "The share of calls that time out burns the timeout budget; every pair warns, "
+        "because availability already pages on the same failures (and its page inhibits "
+        "this ticket).",
         (
             'Query `gemini_slo:sli_error:ratio_rate5m{objective="timeout_ratio"}`.',
             "Compare the timeout rate with latency percentiles: a latency regression turns "
@@ -97,8 +110,9 @@ ENTRIES: dict[str, Entry] = {
         ),
     ),
     n.SHED_SPIKE: Entry(
-        "The admission queue sheds (rejects) calls at page speed: calls would have waited "
-        "longer than max_wait or past their deadline, so they were refused at once.",
+        "The admission queue sheds (rejects) calls faster than the shed budget allows: "
+        "calls would have waited longer than max_wait or past their deadline, so they were "
+        "refused at once. It warns; an availability page inhibits it.",
         (
             'Query `gemini_slo:sli_error:ratio_rate5m{objective="shed_ratio"}` and the queue '
             "depth and queue wait panels.",
@@ -177,17 +191,22 @@ ENTRIES: dict[str, Entry] = {
         ),
     ),
     n.ERROR_BUDGET_BURN: Entry(
-        "Failed calls burn the workload's error budget at ticket speed (1d/2h or 3d/6h "
-        "pairs): the period's budget will be gone before the period ends.",
+        "Failed calls burn the batch workload's error budget: the period's budget will be "
+        "gone before the period ends, and the failed calls are work to redo.",
         (
             "Error budget panel of the throughput dashboard; "
             '`gemini_slo:sli_error:ratio_rate1h{objective="error_ratio"}` by outcome.',
         ),
-        ("Fix the dominant failure (see errors by type); for 429s see GeminiSloRateLimitStorm.",),
+        (
+            "Fix the dominant failure (see errors by type); for 429s see GeminiSloRateLimitStorm.",
+            "A page means a large share of the batch fails right now: pause the producer "
+            "if the failed calls cost money without producing results.",
+        ),
     ),
     n.STALLED: Entry(
         "Calls are in flight but no output or thought token has been generated for the "
-        "spec's stall time: the batch makes no progress. This is the one throughput page.",
+        "spec's stall time: the batch makes no progress. It pages (and inhibits the "
+        "tokens-per-second ticket of the same workload).",
         (
             "Throughput dashboard: tokens/s at zero while requests in flight stay up.",
             "Check the API (status page) and the client process (stuck connections, a "
@@ -200,6 +219,18 @@ ENTRIES: dict[str, Entry] = {
         ),
     ),
 }
+
+
+def _pairs(spec: SloSpec, objective: Objective) -> str:
+    """'pages: 1h/5m above 8.333% (at least 7 bad events), ...; tickets: ...'."""
+    parts: dict[str, list[str]] = {}
+    for rule in r.burn_rules_of(spec, objective):
+        c = rule.condition
+        kind = "pages" if rule.severity is n.Severity.CRITICAL else "tickets"
+        parts.setdefault(kind, []).append(
+            f"{c.name} above {c.threshold * 100:.4g}% ({c.min_bad_events}+ bad events)"
+        )
+    return "; ".join(f"{kind}: {', '.join(items)}" for kind, items in parts.items())
 
 
 def runbook_markdown(spec: SloSpec) -> str:
@@ -220,6 +251,8 @@ def runbook_markdown(spec: SloSpec) -> str:
         mine = [x for x in rules if x["alert"] == alert]
         severities = sorted({x["labels"][n.LABEL_SEVERITY] for x in mine})
         lines += [f"## {alert}", "", f"Severity: {', '.join(severities)}.", "", entry.meaning, ""]
+        if any(n.LABEL_BURN_WINDOW in x["labels"] for x in mine):
+            lines += [BURN_SEVERITIES, ""]
         lines.append("Generated for:")
         lines.append("")
         seen: set[tuple[str, str]] = set()
@@ -230,7 +263,10 @@ def runbook_markdown(spec: SloSpec) -> str:
                 continue
             seen.add(key)
             objective = spec.workload(key[0]).objective(key[1])
-            lines.append(f"- `{key[0]}` / `{key[1]}`: {objective.summary}")
+            pairs = _pairs(spec, objective)
+            lines.append(
+                f"- `{key[0]}` / `{key[1]}`: {objective.summary}" + (f"; {pairs}" if pairs else "")
+            )
         lines += ["", "How to confirm:", ""]
         lines += [f"- {c}" for c in entry.confirm]
         lines += ["", "What to do:", ""]

@@ -34,7 +34,7 @@ TIMEOUT_SPIKE = f"{PREFIX}TimeoutSpike"
 SHED_SPIKE = f"{PREFIX}ShedSpike"
 QUEUE_SATURATED = f"{PREFIX}QueueSaturated"
 HEADROOM_LOW = f"{PREFIX}HeadroomLow"
-# Throughput mode (batch): tickets, and one page for a stall.
+# Throughput mode (batch): tickets; pages for a stall and a fast error-budget burn.
 TOKEN_THROUGHPUT_LOW = f"{PREFIX}TokenThroughputLow"
 COST_HIGH = f"{PREFIX}CostPerTokenHigh"
 UTILIZATION_LOW = f"{PREFIX}UtilizationLow"
@@ -42,7 +42,8 @@ RATE_LIMIT_STORM = f"{PREFIX}RateLimitStorm"
 ERROR_BUDGET_BURN = f"{PREFIX}ErrorBudgetBurn"
 STALLED = f"{PREFIX}Stalled"
 
-#: Every alert name with its default severity, in runbook order.
+#: Every alert name with its default severity, in runbook order. For a burn-rate alert this
+#: is the severity of its page (fast-burn) pairs; its ticket pairs are always warning.
 ALERT_SEVERITIES: dict[str, Severity] = {
     LATENCY_BURN: Severity.CRITICAL,
     TTFT_BURN: Severity.CRITICAL,
@@ -55,14 +56,16 @@ ALERT_SEVERITIES: dict[str, Severity] = {
     COST_HIGH: Severity.WARNING,
     UTILIZATION_LOW: Severity.WARNING,
     RATE_LIMIT_STORM: Severity.WARNING,
-    ERROR_BUDGET_BURN: Severity.WARNING,
+    ERROR_BUDGET_BURN: Severity.CRITICAL,
     STALLED: Severity.CRITICAL,
 }
 ALERT_NAMES: tuple[str, ...] = tuple(ALERT_SEVERITIES)
 
 # ---- alert labels (besides the signals' workload and mode labels) ----------------------
 LABEL_SEVERITY = "severity"
-#: The burn-rate window pair that fired, e.g. "1h/5m" (nominal, unscaled).
+#: The burn-rate window pair that fired, e.g. "1h/5m" (nominal, unscaled). The same pair
+#: can exist twice (6h/30m pages at a fast burn and tickets at burn 1): severity tells them
+#: apart.
 LABEL_BURN_WINDOW = "burn_window"
 
 # ---- recording rules -------------------------------------------------------------------
@@ -70,6 +73,9 @@ LABEL_BURN_WINDOW = "burn_window"
 SLI_ERROR = "gemini_slo:sli_error:ratio_rate{window}"
 #: The same over the whole SLO period (mean of the 5m ratio, as Sloth does).
 SLI_ERROR_PERIOD = "gemini_slo:sli_error:ratio_period"
+#: Bad events of one objective in a window (``increase``): the burn-rate alerts' minimum
+#: evidence. Recorded for the long window of every pair; labels workload, mode, objective.
+SLI_BAD_EVENTS = "gemini_slo:sli_bad_events:increase{window}"
 #: The objective's error budget as a ratio (1 - target); static, one per objective.
 ERROR_BUDGET = "gemini_slo:error_budget:ratio"
 #: The objective's target ratio (e.g. 0.95); static, one per objective.

@@ -118,6 +118,35 @@ def sli_error(objective: Objective, where: str, window: str, labels: tuple[str, 
     raise ValueError(f"objective {objective.name!r} ({objective.kind}) is not an event ratio")
 
 
+def increase_sum(metric: str, window: str, *matchers: str, labels: tuple[str, ...] = ()) -> str:
+    """``sum by (workload, labels) (increase(metric{matchers}[window]))``."""
+    return f"{by(*labels)} (increase({sel(metric, *matchers)}[{window}]))"
+
+
+def bad_events(objective: Objective, where: str, window: str, labels: tuple[str, ...] = ()) -> str:
+    """How many bad events of an event-ratio or percentile objective happened in ``window``.
+
+    The minimum-evidence term of the burn-rate alerts. Percentile objectives count calls
+    above the threshold (all calls minus the bucket at the threshold); event ratios count
+    calls by outcome, 0 (not empty) before the first bad one while there are calls.
+    ``increase`` handles counter resets (an app restart). Raises ValueError for
+    floor/ceiling objectives.
+    """
+    if objective.kind in HISTOGRAM_OF:
+        hist = HISTOGRAM_OF[objective.kind]
+        total = increase_sum(f"{hist}_count", window, where, labels=labels)
+        good = increase_sum(
+            f"{hist}_bucket", window, where, le_matcher(objective.threshold), labels=labels
+        )
+        return f"{total}\n-\n{good}"
+    if objective.kind in BAD_OUTCOMES:
+        outcomes = tuple(o.value for o in BAD_OUTCOMES[objective.kind])
+        bad = increase_sum(CALLS, window, where, one_of(s.LABEL_OUTCOME, outcomes), labels=labels)
+        total = increase_sum(CALLS, window, where, labels=labels)
+        return f"{bad}\nor\n0 * {total}"
+    raise ValueError(f"objective {objective.name!r} ({objective.kind}) is not an event ratio")
+
+
 def tokens_per_second(where: str, window: str, labels: tuple[str, ...] = ()) -> str:
     """Generated (output + thoughts) tokens per second."""
     return rate_sum(TOKENS, window, where, GENERATED_TOKENS, labels=labels)

@@ -306,6 +306,9 @@ class Alerting:
     runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
     severity_overrides: tuple[tuple[str, Severity], ...] = ()
     notify: Notify = field(default_factory=Notify)
+    #: Bad events every burn-rate pair needs in its long window; None: derived per pair
+    #: from its burn factor (contract/burn_windows.default_min_bad_events).
+    min_bad_events: int | None = None
 
     @property
     def min_window(self) -> float:
@@ -464,6 +467,7 @@ def _alerting(f: Field) -> Alerting:
             "runbook_base_url",
             "severity_overrides",
             "notify",
+            "min_bad_events",
         )
     )
     default = Alerting()
@@ -493,6 +497,12 @@ def _alerting(f: Field) -> Alerting:
             if sev not in Severity.__members__.values():
                 value.fail(f"expected one of {', '.join(s.value for s in Severity)}, got {sev!r}")
             overrides.append((name, Severity(sev)))
+    min_bad_events: int | None = None
+    if "min_bad_events" in fields:
+        count = fields["min_bad_events"].number()
+        if count != int(count) or count < 1:
+            fields["min_bad_events"].fail(f"expected a whole number >= 1, got {count:g}")
+        min_bad_events = int(count)
     return Alerting(
         window_scale=window_scale,
         scrape_interval=scrape,
@@ -500,6 +510,7 @@ def _alerting(f: Field) -> Alerting:
         runbook_base_url=runbook,
         severity_overrides=tuple(sorted(overrides)),
         notify=_notify(fields["notify"]) if "notify" in fields else Notify(),
+        min_bad_events=min_bad_events,
     )
 
 

@@ -12,6 +12,7 @@ from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import promql as q
 from gemini_slo.contract import signals as s
 from gemini_slo.contract.burn_windows import Policy, windows_for
+from gemini_slo.contract.burn_windows import conditions as burn_conditions
 from gemini_slo.contract.signals import Mode, Outcome
 from gemini_slo.contract.spec import ObjectiveKind, SloSpec
 from gemini_slo.dashboards import panels as p
@@ -57,6 +58,20 @@ def build(spec: SloSpec) -> Dashboard:
     mode = Mode.LATENCY
     page = windows_for(Policy.PAGE)
     fast, slow = page[0].burn_rate(spec.period), page[-1].burn_rate(spec.period)
+    # Capped for large budgets, the page pairs fire at a lower burn rate than the Workbook's:
+    # the panel turns red at the lowest one among this dashboard's objectives.
+    budgets = {
+        o.budget for w in spec.by_mode(Mode.LATENCY) for o in w.objectives if o.budget is not None
+    }
+    lowest = min(
+        (
+            c.burn_factor
+            for b in budgets
+            for c in burn_conditions(b, spec.period, spec.alerting.min_bad_events)
+            if c.policy is Policy.PAGE
+        ),
+        default=fast,
+    )
     w5m, w1h = window_label(spec, 300), window_label(spec, 3600)
 
     g.row("Service level objectives")
@@ -79,9 +94,11 @@ def build(spec: SloSpec) -> Dashboard:
                 Query(p.burn_rate("5m"), f"{legend(agent_series.LABEL_OBJECTIVE)} 5m"),
             ],
             "none",
-            f"Error-budget burn rate: 1 spends the budget exactly over the period. Pages fire "
-            f"above {fast:g} (1h and 5m) or {slow:g} (6h and 30m).",
-            steps((None, GREEN), (slow, YELLOW), (fast, RED)),
+            f"Error-budget burn rate: 1 spends the budget exactly over the period. Tickets "
+            f"open above 1 (6h and 30m, 3d and 6h). Pages fire above {fast:g} (1h and 5m) or "
+            f"{slow:g} (6h and 30m), capped for large budgets so that a total regression "
+            f"still pages within minutes (here from {lowest:.3g}).",
+            steps((None, GREEN), (1.0, YELLOW), (lowest, RED)),
             minimum=0,
         ),
         w=14,

@@ -9,7 +9,8 @@ What runs (every process a child of this one, stopped on exit, Ctrl-C or SIGTERM
 2. both reference workloads: ``chat`` (latency mode, streaming, Poisson arrivals through an
    admission queue) and ``batch`` (throughput mode, long generations, high parallelism);
 3. a healthy phase, then a latency regression injected into the chat model (an emulator
-   fault), the page arriving, the fault cleared and the alert resolving;
+   fault), the pages arriving (the first one, then one for every latency and
+   time-to-first-token objective), the fault cleared and the alerts resolving;
 4. where the dashboards are, and ``gemini-slo status``.
 
 The emulator runs at ``--time-scale 0.3``: its default profile models a realistic
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from gemini_slo.contract import alert_names as names
 from gemini_slo.contract import signals as S
-from gemini_slo.contract.spec import SloSpec, Workload, load_spec
+from gemini_slo.contract.spec import ObjectiveKind, SloSpec, Workload, load_spec
 from gemini_slo.emulator.testing import RemoteEmulator
 from gemini_slo.lab import stack as st
 from gemini_slo.lab.webhook import ReceivedAlert, WebhookReceiver
@@ -86,6 +87,40 @@ def _page_of(workload: str) -> Callable[[ReceivedAlert], bool]:
         )
 
     return match
+
+
+def _objective_pages(workload: Workload) -> dict[str, str]:
+    """objective -> alert name of every latency and TTFT objective a latency fault must page."""
+    out = {}
+    for o in workload.objectives:
+        if o.kind is ObjectiveKind.LATENCY:
+            out[o.name] = names.LATENCY_BURN
+        elif o.kind is ObjectiveKind.TTFT:
+            out[o.name] = names.TTFT_BURN
+    return out
+
+
+def _wait_objective_pages(
+    hook: WebhookReceiver, workload: Workload, since: float, deadline: float
+) -> dict[str, ReceivedAlert]:
+    """The first page of each latency and TTFT objective of ``workload``, until ``deadline``."""
+    wanted = _objective_pages(workload)
+    found: dict[str, ReceivedAlert] = {}
+    for objective, alert in wanted.items():
+
+        def match(a: ReceivedAlert, objective: str = objective, alert: str = alert) -> bool:
+            return (
+                a.firing
+                and a.name == alert
+                and a.severity == names.Severity.CRITICAL
+                and a.labels.get(S.LABEL_WORKLOAD) == workload.name
+                and a.labels.get("objective") == objective
+            )
+
+        page = hook.wait_for(match, max(0.0, deadline - time.time()), since=since)
+        if page is not None:
+            found[objective] = page
+    return found
 
 
 def _wait_resolved(
@@ -204,6 +239,18 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
             ok = False
         else:
             _say(f"  paged {page.received_at - fault_at:.1f}s after the fault: {page.name}")
+            # Every percentile objective the fault breaks must page, not only the first.
+            pages = _wait_objective_pages(
+                full.stack.webhook, chat, fault_at, fault_at + args.page_timeout
+            )
+            for objective in _objective_pages(chat):
+                got = pages.get(objective)
+                if got is None:
+                    _say(f"  no page for {objective} within {args.page_timeout:.0f}s")
+                    ok = False
+                else:
+                    after = got.received_at - fault_at
+                    _say(f"  {objective} paged {after:.1f}s after the fault: {got.name}")
         _phase("agent status during the incident")
         _status(full)
         emulator.clear_fault(fault)

@@ -57,6 +57,9 @@ def test_demo_pages_and_resolves(tmp_path: Path, require_binary: Any) -> None:
     assert result.returncode == 0, out + result.stderr
     assert "PAGE: [FIRING] GeminiSlo" in out
     assert "paged " in out and "after the fault" in out
+    # The latency fault breaks every percentile objective: each of them pages.
+    for objective in ("latency_p95", "latency_p99", "ttft_p95"):
+        assert f"{objective} paged " in out, out
     assert "all resolved" in out
     assert "chat (latency mode)" in out and "batch (throughput mode)" in out
     assert "dashboards/latency.json" in out

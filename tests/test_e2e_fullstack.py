@@ -5,11 +5,15 @@ both reference workloads in their own processes, Prometheus evaluating the gener
 every second, Alertmanager with the generated routes pointed at our webhook. Then:
 
 1. healthy phase: no page may arrive;
-2. a latency regression on the chat model (emulator ``latency_multiplier`` x5) must page
-   (GeminiSloLatencyBurnRate, critical) within 2 minutes of the fault; at the same time a
-   token-rate drop on the batch model (decode x0.3) must open the throughput ticket
-   (GeminiSloTokenThroughputLow, warning) and must not page the batch workload;
-3. a stall on the batch model (requests held open) must page (GeminiSloStalled).
+2. a moderate latency regression on the chat model (``latency_multiplier`` x3: p95 about
+   0.7 s against its 500 ms objective, a few percent of calls over 800 ms) must raise a
+   latency_p95 alert (the Workbook's thresholds as they were wanted 72% of calls slow);
+3. a latency regression on the chat model (emulator ``latency_multiplier`` x5, the demo's
+   fault) must page (GeminiSloLatencyBurnRate, critical) within 2 minutes of the fault,
+   on the p95 and TTFT objectives too; at the same time a token-rate drop on the batch
+   model (decode x0.3) must open the throughput ticket (GeminiSloTokenThroughputLow,
+   warning) and must not page the batch workload;
+4. a stall on the batch model (requests held open) must page (GeminiSloStalled).
 
 The detection times are printed in the terminal summary (and recorded as properties in the
 JUnit XML).
@@ -25,7 +29,7 @@ from typing import Any
 import pytest
 from gemini_slo.contract import alert_names as names
 from gemini_slo.contract import signals as S
-from gemini_slo.contract.spec import load_spec
+from gemini_slo.contract.spec import ObjectiveKind, load_spec
 from gemini_slo.emulator.testing import RemoteEmulator
 from gemini_slo.lab import stack as st
 from gemini_slo.lab.webhook import ReceivedAlert, WebhookReceiver
@@ -45,6 +49,11 @@ HEALTHY_S = 45.0
 #: Generous waits for a loaded CI machine; the 2-minute requirement is asserted separately.
 TICKET_TIMEOUT_S = 180.0
 STALL_TIMEOUT_S = 150.0
+#: The moderate regression: its alert within this long (2 production hours at scale 60).
+MODERATE_FACTOR = 3.0
+MODERATE_TIMEOUT_S = 120.0
+#: After the moderate fault clears, its pages resolve (the 6h/30m pair's short window is 30s).
+SETTLE_S = 45.0
 
 
 def _report(request: pytest.FixtureRequest, line: str) -> None:
@@ -60,9 +69,22 @@ def _report(request: pytest.FixtureRequest, line: str) -> None:
         reporter.write_line(f"[e2e] {line}")
 
 
-def _alert(name: str, workload: str, *, firing: bool = True) -> Callable[[ReceivedAlert], bool]:
+def _alert(
+    name: str,
+    workload: str,
+    *,
+    firing: bool = True,
+    objective: str | None = None,
+    severity: str | None = None,
+) -> Callable[[ReceivedAlert], bool]:
     def match(a: ReceivedAlert) -> bool:
-        return a.name == name and a.labels.get(S.LABEL_WORKLOAD) == workload and a.firing == firing
+        return (
+            a.name == name
+            and a.labels.get(S.LABEL_WORKLOAD) == workload
+            and a.firing == firing
+            and (objective is None or a.labels.get("objective") == objective)
+            and (severity is None or a.severity == severity)
+        )
 
     return match
 
@@ -89,7 +111,8 @@ def test_pages_and_tickets_end_to_end(
     request: pytest.FixtureRequest,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """Healthy: no page. Latency regression: page < 2 min. Token-rate drop: ticket. Stall: page."""
+    """Healthy: no page. Moderate p95 regression: an alert. Latency regression: pages < 2 min
+    (p95, p99, TTFT). Token-rate drop: ticket. Stall: page."""
     require_binary("prometheus")
     require_binary("prometheus-alertmanager")
     with st.FullStack(tmp_path, window_scale=60, time_scale=0.3, monitoring=True) as full:
@@ -121,13 +144,37 @@ def test_pages_and_tickets_end_to_end(
             f"healthy phase {time.time() - healthy_from:.0f}s: no page; tickets: {tickets or 'none'}",
         )
 
-        # 2. A latency regression on chat and a token-rate drop on batch, at once.
+        # 2. A moderate p95 regression: the share over 500 ms far over 5%, short of 72%.
         emulator = RemoteEmulator(full.emulator_url)
+        moderate = emulator.set_fault(
+            "latency_multiplier", model=chat.models[0], factor=MODERATE_FACTOR
+        )
+        moderate_at = time.time()
+        p95 = chat.of_kind(ObjectiveKind.LATENCY)[0].name
+        alert = hook.wait_for(
+            _alert(names.LATENCY_BURN, chat.name, objective=p95),
+            timeout=MODERATE_TIMEOUT_S,
+            since=moderate_at,
+        )
+        assert alert is not None, f"no {p95} alert for a moderate regression\n{_diagnose(full)}"
+        moderate_s = alert.received_at - moderate_at
+        record_property("moderate_p95_alert_seconds", round(moderate_s, 1))
+        _report(
+            request,
+            f"moderate regression (x{MODERATE_FACTOR:g}) -> {alert.name} {p95} "
+            f"{alert.severity} after {moderate_s:.1f}s",
+        )
+        emulator.clear_fault(moderate)
+        _sleep_checking(full, SETTLE_S)
+
+        # 3. A latency regression on chat and a token-rate drop on batch, at once.
         emulator.set_fault("latency_multiplier", model=chat.models[0], factor=5.0)
         emulator.set_fault("token_rate", model=batch.models[0], factor=0.3)
         fault_at = time.time()
         page = hook.wait_for(
-            _alert(names.LATENCY_BURN, chat.name), timeout=PAGE_WITHIN_S + 60, since=fault_at
+            _alert(names.LATENCY_BURN, chat.name, severity=names.Severity.CRITICAL),
+            timeout=PAGE_WITHIN_S + 60,
+            since=fault_at,
         )
         assert page is not None, f"no latency page for {chat.name}\n{_diagnose(full)}"
         page_s = page.received_at - fault_at
@@ -135,6 +182,24 @@ def test_pages_and_tickets_end_to_end(
         _report(request, f"latency regression -> {page.name} page after {page_s:.1f}s")
         assert page.severity == names.Severity.CRITICAL
         assert page_s <= PAGE_WITHIN_S, f"the page took {page_s:.0f}s (> {PAGE_WITHIN_S:.0f}s)"
+        # The demo's fault breaks every percentile objective, and each of them pages.
+        objectives = [
+            (names.LATENCY_BURN if o.kind is ObjectiveKind.LATENCY else names.TTFT_BURN, o.name)
+            for o in chat.objectives
+            if o.kind in (ObjectiveKind.LATENCY, ObjectiveKind.TTFT)
+        ]
+        for name, objective in objectives:
+            each = hook.wait_for(
+                _alert(name, chat.name, objective=objective, severity=names.Severity.CRITICAL),
+                timeout=max(0.0, fault_at + PAGE_WITHIN_S - time.time()),
+                since=fault_at,
+            )
+            assert each is not None, f"no page for {objective}\n{_diagnose(full)}"
+            each_s = each.received_at - fault_at
+            record_property(f"{objective}_page_seconds", round(each_s, 1))
+            _report(
+                request, f"latency regression -> {each.name} {objective} page after {each_s:.1f}s"
+            )
 
         ticket = hook.wait_for(
             _alert(names.TOKEN_THROUGHPUT_LOW, batch.name),
@@ -157,7 +222,7 @@ def test_pages_and_tickets_end_to_end(
         assert not batch_pages, f"a slowdown paged the batch workload: {batch_pages}"
         emulator.clear_faults()
 
-        # 3. A stall: requests held open, no tokens while calls are in flight.
+        # 4. A stall: requests held open, no tokens while calls are in flight.
         emulator.set_fault("stall", model=batch.models[0])
         stall_at = time.time()
         stall = hook.wait_for(
