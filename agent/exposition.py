@@ -254,7 +254,7 @@ class StoreCollector(Collector):
         )
         counter(
             agent_series.TRUNCATED_LABELS,
-            "Label names or values cut to the length limit (once per distinct label set).",
+            "Label sets cut to the limits (names, values, a point's attributes beyond 128).",
             None,
             {"": float(self.store.labels.truncated)},
         )

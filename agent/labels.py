@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from gemini_slo.contract import signals
@@ -27,6 +27,10 @@ from google.protobuf import json_format
 
 MAX_NAME_LENGTH = 256
 MAX_VALUE_LENGTH = 1024
+#: Attributes kept on one point (the OpenTelemetry SDK's default attribute count limit,
+#: and as the SDK does, the ones beyond it are dropped); a resource or scope with more is
+#: refused whole (gemini_slo.agent.otlp_decode).
+MAX_ATTRIBUTES = 128
 _DIGEST = 16  # hex digits of SHA-256 kept at the end of a cut text
 
 
@@ -82,7 +86,8 @@ class LabelTranslator:
     The hot path of ingest: the raw ``(key, value)`` pairs are read with as few protobuf
     accessor calls as possible, and their translation is cached (bounded) by the raw
     tuple, so a series seen before costs one dict lookup. A label set that had to be cut
-    is not cached (its raw key would hold the long text) and counts in ``truncated``.
+    is not cached (its raw key would hold the long text) and counts in ``truncated``, as
+    does a point whose attributes beyond :data:`MAX_ATTRIBUTES` were dropped.
     """
 
     __slots__ = ("_cache", "max_cached", "max_name", "max_value", "truncated")
@@ -100,8 +105,11 @@ class LabelTranslator:
         self.max_value = max_value
         self.truncated = 0  # label sets cut to the limits (each time it was translated)
 
-    def translate(self, attributes: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    def translate(self, attributes: Sequence[Any]) -> tuple[tuple[str, str], ...]:
         """Sorted ``((label, value), ...)`` for a data point's attributes."""
+        if len(attributes) > MAX_ATTRIBUTES:
+            self.truncated += 1
+            attributes = attributes[:MAX_ATTRIBUTES]
         items = []
         for kv in attributes:
             v = kv.value

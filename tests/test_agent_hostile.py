@@ -290,19 +290,30 @@ def test_a_request_that_takes_seconds_leaves_health_and_metrics_answering() -> N
         assert time.perf_counter() - started < 2.0
 
 
-def test_json_nesting_and_attribute_limits_are_400s_with_a_message() -> None:
-    """Deep JSON and a point with too many attributes: a 400 saying which limit."""
+def test_json_nesting_and_attribute_limits() -> None:
+    """Deep JSON and a resource with too many attributes: a 400 saying which limit. A
+    point keeps its first 128 attributes (as the OpenTelemetry SDK's attribute limit
+    does), the rest dropped and counted."""
     with running_agent() as agent:
         url = agent.otlp_url + "/v1/metrics"
         deep = b'{"resourceMetrics": ' + b"[" * 40 + b"]" * 40 + b"}"
         status, answer, _ = post_otlp(url, deep, content_type="application/json")
         assert status == 400 and b"nested deeper than 32 levels" in answer
-        wide = {**ATTRS, **{f"a{i}": "v" for i in range(200)}}
-        body = otlp_request([sum_metric(signals.CALLS.name, [(wide, 1.0)])]).SerializeToString()
-        status, answer, _ = post_otlp(url, body)
-        assert status == 400 and f"{len(wide)} attributes (limit 128".encode() in answer
+        wide = {f"a{i:03d}": "v" for i in range(200)}
+        request = otlp_request([sum_metric(signals.CALLS.name, [(ATTRS, 1.0)])])
+        for key, value in wide.items():
+            request.resource_metrics[0].resource.attributes.add(key=key).value.string_value = value
+        status, answer, _ = post_otlp(url, request.SerializeToString())
+        assert status == 400 and b"a resource has 202 attributes (limit 128)" in answer
         rejected = agent.store.self_metrics.rejected_requests
         assert rejected["too_deep"] == 1 and rejected["too_many_attributes"] == 1
+        point = {**ATTRS, **wide}
+        body = otlp_request([sum_metric(signals.CALLS.name, [(point, 1.0)])]).SerializeToString()
+        assert post_otlp(url, body)[0] == 200
+        with agent.store.lock:
+            family = agent.store.families[signals.CALLS.prometheus]
+            (labels,) = family.series
+        assert len(labels) == 128 and agent.store.labels.truncated == 1
 
 
 def _connect(url: str) -> socket.socket:
