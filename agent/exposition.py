@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from gemini_slo.agent.store import Family, LabelKey, Series, Store
-from gemini_slo.agent.windows import format_quantile
+from gemini_slo.agent.windows import format_quantile, percentile_or_nan
 from gemini_slo.contract import agent_series, signals
 from gemini_slo.contract.agent_series import PERCENTILE_METRICS
 from gemini_slo.contract.signals import Kind
@@ -189,7 +189,7 @@ class StoreCollector(Collector):
                                 agent_series.LABEL_QUANTILE: q_label,
                                 agent_series.LABEL_WINDOW: window,
                             },
-                            hist.quantile(q),
+                            percentile_or_nan(hist, q),
                         )
                     )
         return [m for m in by_name.values() if m.samples]
@@ -245,6 +245,55 @@ class StoreCollector(Collector):
             None,
             {"": float(stats.expired_series)},
         )
+        windows = self.store.windows
+        counter(
+            agent_series.WINDOW_UNTRACKED,
+            "Increments the 1m/5m windows could not track (their group limit reached), by kind.",
+            "kind",
+            {kind: float(n) for kind, n in windows.untracked.items()},
+        )
+        counter(
+            agent_series.TRUNCATED_LABELS,
+            "Label sets cut to the limits (names, values, a point's attributes beyond 128).",
+            None,
+            {"": float(self.store.labels.truncated)},
+        )
+        counter(
+            agent_series.REFUSED_CONNECTIONS,
+            "Connections answered 503 and closed at once (the listener's cap), by listener.",
+            "listener",
+            {k: float(v) for k, v in stats.refused_connections.items()},
+        )
+        counter(
+            agent_series.STATE_WRITES,
+            "Writes of the state file, by outcome.",
+            "outcome",
+            dict(stats.state_writes),
+        )
+        counter(
+            agent_series.SUPPRESSED_LOG_LINES,
+            "Log lines left out by the rate limit (at most one of a kind per interval).",
+            None,
+            {"": float(stats.suppressed_log_lines)},
+        )
+        for name, help_text, label, values in (
+            (
+                agent_series.CONNECTIONS,
+                "Open client connections, by listener.",
+                "listener",
+                stats.connections,
+            ),
+            (
+                agent_series.WINDOW_GROUPS,
+                "Aggregates the 1m/5m windows track, by kind.",
+                "kind",
+                {"histogram": len(windows.histograms), "counter": len(windows.counters)},
+            ),
+        ):
+            gauge = Metric(name, help_text, "gauge")
+            for key, value in sorted(values.items()):
+                gauge.add_sample(name, {label: key}, float(value))
+            out.append(gauge)
         for name, help_text, value in (
             (agent_series.SERIES, "Active merged series.", self.store.series_count()),
             (

@@ -17,7 +17,8 @@ from gemini_slo.contract.agent_series import SCRAPE_BUCKETS
 
 @dataclass(slots=True)
 class SelfMetrics:
-    """Mutable counters; updated under the store's lock or from the event loop thread."""
+    """Mutable counters, each written by one thread only: the event loop (refusals), an
+    ingest worker under the store's lock (points), or the read worker (scrapes, state)."""
 
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (encoding, outcome)
     points: Counter[str] = field(default_factory=Counter)  # encoding
@@ -25,6 +26,11 @@ class SelfMetrics:
     rejected_points: Counter[str] = field(default_factory=Counter)  # reason
     overflow_points: Counter[str] = field(default_factory=Counter)  # metric
     expired_series: int = 0
+    state_writes: Counter[str] = field(default_factory=Counter)  # outcome
+    # Refreshed by the server before each scrape (from its listeners and log limiter).
+    connections: dict[str, int] = field(default_factory=dict)  # listener
+    refused_connections: dict[str, int] = field(default_factory=dict)  # listener
+    suppressed_log_lines: int = 0
     scrape_buckets: list[int] = field(default_factory=lambda: [0] * (len(SCRAPE_BUCKETS) + 1))
     scrape_sum: float = 0.0
 

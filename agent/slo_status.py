@@ -24,6 +24,7 @@ from typing import Any
 
 from gemini_slo.agent.exponential import ExpHistogram
 from gemini_slo.agent.store import Store
+from gemini_slo.agent.windows import percentile_or_nan
 from gemini_slo.contract import agent_series, signals
 from gemini_slo.contract.signals import Kind, Mode, Outcome
 from gemini_slo.contract.spec import Objective, ObjectiveKind, SloSpec, Workload
@@ -104,8 +105,7 @@ class SloStatus:
         self, metric: str, workload: str, q: float, window: str = CURRENT_WINDOW
     ) -> float:
         """A percentile (seconds) over a window, across the workload's models; NaN if no data."""
-        hist = self._histogram(metric, workload, window)
-        return hist.quantile(q) if hist.count else math.nan
+        return percentile_or_nan(self._histogram(metric, workload, window), q)
 
     def call_ratio(self, workload: str, outcomes: Iterable[str], window: str | None) -> float:
         """Share of calls with one of ``outcomes``; NaN without calls."""

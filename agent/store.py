@@ -51,12 +51,15 @@ An instance not heard from for ``stale_after`` seconds is dropped (its counted t
 in the merged series); a recently retired instance is remembered, so that one that was
 only partitioned and comes back with the same start time is not counted twice. A series
 with no update for ``stale_after`` is removed. Each family holds at most
-``max_series_per_metric`` series; points of further label sets go to one overflow series
-labelled ``otel_metric_overflow="true"`` (as the OpenTelemetry SDK does), whose own
-per-instance table is bounded by the same limit (beyond it, cumulative points are rejected
-because their increments cannot be computed without state). The number of families, of
-instances per series and of instance states in all are bounded too, so memory is bounded
-whatever arrives.
+``max_series_per_metric`` series, shared fairly (:mod:`gemini_slo.agent.cardinality`): each
+workload of the spec has a reserve, the rest share a pool, and points of label sets that
+find no room go to an overflow series labelled ``otel_metric_overflow="true"`` (as the
+OpenTelemetry SDK does), one per spec workload and one for the rest. An overflow series'
+own per-instance table is bounded by the same limit (beyond it, cumulative points are
+rejected because their increments cannot be computed without state). The number of
+families (the contract's own metrics always find room), of instances per series and of
+instance states in all are bounded too, and so are the lengths of names, units, label names
+and values, so memory is bounded whatever arrives.
 """
 
 from __future__ import annotations
@@ -73,12 +76,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gemini_slo.agent import labels as labels_mod
+from gemini_slo.agent.cardinality import OVERFLOW_LABEL, Cardinality, FamilyBudget, Ticket
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
 from gemini_slo.agent.self_metrics import SelfMetrics
 from gemini_slo.agent.windows import COUNTER_METRICS, Windows
 from gemini_slo.contract import signals
 from gemini_slo.contract.agent_series import PERCENTILE_METRICS
 from gemini_slo.contract.signals import Kind
+from gemini_slo.contract.spec import SloSpec
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -87,7 +92,8 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 LabelKey = tuple[tuple[str, str], ...]
 InstanceKey = tuple[Any, ...]
 
-OVERFLOW_LABEL = "otel_metric_overflow"
+#: The overflow series of everything outside the spec's workloads, when its points carry
+#: none of the labels an overflow series keeps (see gemini_slo.agent.cardinality).
 OVERFLOW_KEY: LabelKey = ((OVERFLOW_LABEL, "true"),)
 
 _CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -97,6 +103,10 @@ _NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 MAX_INCOMING_EXP_BUCKETS = 4096
 MAX_EXPLICIT_BOUNDS = 1024
 _RETIRED_PER_SERIES = 16
+#: The OpenTelemetry API's limits on instrument names and units.
+MAX_METRIC_NAME_LENGTH = 255
+MAX_UNIT_LENGTH = 63
+MAX_HELP_LENGTH = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +115,16 @@ class StoreLimits:
 
     stale_after: float = 300.0
     max_series_per_metric: int = 2000
+    #: Each spec workload's reserve of series per metric (None: the budget / (workloads + 1)).
+    max_series_per_workload: int | None = None
+    #: Models a spec workload may bring that the spec does not list for it, per metric.
+    max_models_per_workload: int = 20
     max_metrics: int = 1000
     max_instances_per_series: int = 10_000
     max_instances: int = 200_000
     max_exp_buckets: int = signals.EXPONENTIAL_MAX_BUCKETS
+    max_label_name_length: int = labels_mod.MAX_NAME_LENGTH
+    max_label_value_length: int = labels_mod.MAX_VALUE_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +173,11 @@ class Series:
         "counter_key",
         "group",
         "instances",
+        "overflow",
         "retired",
         "sum",
         "text",
+        "ticket",
         "updated",
         "value",
     )
@@ -176,6 +194,8 @@ class Series:
         self.group: tuple[str, str, str, str] | None = None  # Windows key, if tracked
         self.counter_key: tuple[str, str, str, str] | None = None
         self.text: str | None = None  # the exposition's label text, formatted once
+        self.ticket: Ticket | None = None  # its share of the family's budget
+        self.overflow = False  # an overflow series (its instances are (labels, instance))
 
     def gauge_value(self) -> float:
         """Sum of the live instances' last values plus delta contributions."""
@@ -192,6 +212,8 @@ class Family:
     unit: str
     help: str
     series: dict[LabelKey, Series] = field(default_factory=dict)
+    budget: FamilyBudget = field(default_factory=FamilyBudget)
+    overflow: set[LabelKey] = field(default_factory=set)  # keys of its overflow series
 
 
 _KIND_NAMES = {
@@ -273,9 +295,20 @@ class Store:
         windows: Windows | None = None,
         self_metrics: SelfMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        spec: SloSpec | None = None,
     ) -> None:
-        self.limits = limits or StoreLimits()
+        self.limits = limits = limits or StoreLimits()
+        self.cardinality = Cardinality(
+            spec.workloads if spec is not None else (),
+            max_series=limits.max_series_per_metric,
+            max_series_per_workload=limits.max_series_per_workload,
+            max_models_per_workload=limits.max_models_per_workload,
+        )
         self.windows = windows or Windows(clock=clock)
+        # The windows share the series cap: a group exists only for an admitted series,
+        # and the spec's workloads are always tracked.
+        self.windows.max_groups = limits.max_series_per_metric
+        self.windows.protected = frozenset(self.cardinality.models)
         self.self_metrics = self_metrics or SelfMetrics()
         self.clock = clock
         self.lock = threading.RLock()
@@ -286,7 +319,9 @@ class Store:
         # instance with that layout references it (memory), and comparing layouts is
         # then usually an identity check (speed).
         self._bounds: dict[tuple[float, ...], tuple[float, ...]] = {}
-        self._labels = labels_mod.LabelTranslator()
+        self.labels = labels_mod.LabelTranslator(
+            max_name=limits.max_label_name_length, max_value=limits.max_label_value_length
+        )
         self.instances = 0  # instance states held, for the max_instances limit
 
     # ---- ingest -----------------------------------------------------------------------
@@ -300,10 +335,16 @@ class Store:
             rejections = _Rejections(self.self_metrics)
             total = 0
             overflowed = 0
+            bound = self.limits.max_label_value_length
             for rm in request.resource_metrics:
-                resource_key = _resource_key(rm.resource.attributes)
+                resource_key = _resource_key(rm.resource.attributes, bound)
                 for sm in rm.scope_metrics:
-                    instance = (resource_key, sm.scope.name, sm.scope.version)
+                    scope = sm.scope
+                    instance = (
+                        resource_key,
+                        labels_mod.bounded(scope.name, bound),
+                        labels_mod.bounded(scope.version, bound),
+                    )
                     for metric in sm.metrics:
                         n, o = self._ingest_metric(metric, instance, now, rejections)
                         total += n
@@ -328,10 +369,20 @@ class Store:
                 self._family_names[key] = name
         family = self.families.get(name)
         if family is None:
+            if len(metric.name) > MAX_METRIC_NAME_LENGTH or len(metric.unit) > MAX_UNIT_LENGTH:
+                rejections.add(
+                    "invalid_metric",
+                    f"metric name over {MAX_METRIC_NAME_LENGTH} or unit over "
+                    f"{MAX_UNIT_LENGTH} characters ({metric.name[:64]!r}...)",
+                    npoints,
+                )
+                return None
             if not metric.name or not _VALID_NAME.match(name):
                 rejections.add("invalid_metric", f"invalid metric name {metric.name!r}", npoints)
                 return None
-            if len(self.families) >= self.limits.max_metrics:
+            # The contract's own metrics always find room: a flood of junk names must not
+            # keep a workload's calls out.
+            if len(self.families) >= self.limits.max_metrics and metric.name not in _KNOWN_HELP:
                 rejections.add(
                     "too_many_metrics",
                     f"metric {metric.name!r} refused: the agent holds its limit of "
@@ -340,7 +391,9 @@ class Store:
                 )
                 return None
             help_text = (
-                _KNOWN_HELP.get(metric.name) or metric.description or (f"OTLP metric {metric.name}")
+                _KNOWN_HELP.get(metric.name)
+                or metric.description[:MAX_HELP_LENGTH]
+                or f"OTLP metric {metric.name}"
             )
             family = Family(name, metric.name, kind, metric.unit, help_text)
             self.families[name] = family
@@ -412,35 +465,51 @@ class Store:
     def _series(
         self, family: Family, labels: LabelKey, ctx: _Ctx
     ) -> tuple[Series | None, InstanceKey]:
-        """The series for ``labels`` (or the overflow series, counted in ``ctx``), marked
+        """The series for ``labels`` (or an overflow series, counted in ``ctx``), marked
         updated, and the instance key to use in it. ``None`` when the point is rejected."""
-        instance, delta, now, rejections = ctx.instance, ctx.delta, ctx.now, ctx.rejections
+        now = ctx.now
         series = family.series.get(labels)
         if series is not None:
             series.updated = now
-            return series, instance
-        limit = self.limits.max_series_per_metric
-        if len(family.series) < limit + (OVERFLOW_KEY in family.series):
+            return series, ctx.instance
+        ticket = self.cardinality.admit(family.budget, labels)
+        if ticket is not None:
             series = Series(now)
+            series.ticket = ticket
             self._track(family, labels, series)
             family.series[labels] = series
-            return series, instance
-        # Cardinality limit reached: fold into the overflow series.
+            return series, ctx.instance
+        return self._overflow(family, labels, ctx)
+
+    def _overflow(
+        self, family: Family, labels: LabelKey, ctx: _Ctx
+    ) -> tuple[Series | None, InstanceKey]:
+        """No room for ``labels``: its workload's overflow series, and the instance key there."""
+        now = ctx.now
         self.self_metrics.overflow_points[family.name] += 1
-        overflow = family.series.get(OVERFLOW_KEY)
+        okey = self.cardinality.overflow_key(labels)
+        overflow = family.series.get(okey)
         if overflow is None:
-            overflow = family.series[OVERFLOW_KEY] = Series(now)
-        key = (labels, instance)
-        if not delta and key not in overflow.instances and len(overflow.instances) >= limit:
-            rejections.add(
+            overflow = self._new_overflow(family, okey, now)
+        key = (labels, ctx.instance)
+        limit = self.limits.max_series_per_metric
+        if not ctx.delta and key not in overflow.instances and len(overflow.instances) >= limit:
+            ctx.rejections.add(
                 "cardinality_limit",
-                f"{family.name}: cardinality limit of {limit} series reached and its overflow "
-                "series is full; point dropped",
+                f"{family.name}: cardinality limit reached and its overflow series is full "
+                f"({limit} label sets); point dropped",
             )
             return None, key
         overflow.updated = now
         ctx.overflowed += 1
         return overflow, key
+
+    def _new_overflow(self, family: Family, okey: LabelKey, now: float) -> Series:
+        series = family.series[okey] = Series(now)
+        series.overflow = True
+        family.overflow.add(okey)
+        self._track(family, okey, series)
+        return series
 
     @staticmethod
     def _track(family: Family, labels: LabelKey, series: Series) -> None:
@@ -515,7 +584,7 @@ class Store:
     ) -> None:
         delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
         monotonic = family.kind is Kind.COUNTER
-        translate = self._labels.translate
+        translate = self.labels.translate
         windows = self.windows
         for p in points:
             if p.flags & _NO_RECORDED_VALUE:
@@ -561,10 +630,8 @@ class Store:
         shared = self._bounds.get(bounds)
         if shared is not None:
             return shared
-        ok = (
-            len(bounds) <= MAX_EXPLICIT_BOUNDS
-            and all(math.isfinite(b) for b in bounds)
-            and all(a < b for a, b in itertools.pairwise(bounds))
+        ok = all(math.isfinite(b) for b in bounds) and all(
+            a < b for a, b in itertools.pairwise(bounds)
         )
         if not ok:
             return None
@@ -585,7 +652,7 @@ class Store:
         self, family: Family, points: Iterable[metrics_pb2.HistogramDataPoint], ctx: _Ctx
     ) -> None:
         delta, rejections = ctx.delta, ctx.rejections
-        translate = self._labels.translate
+        translate = self.labels.translate
         for p in points:
             if p.flags & _NO_RECORDED_VALUE:
                 continue
@@ -603,6 +670,13 @@ class Store:
                 rejections.add(
                     "inconsistent_histogram",
                     f"{family.name}: {len(counts)} bucket counts for {len(bounds)} bounds",
+                )
+                continue
+            if len(bounds) > MAX_EXPLICIT_BOUNDS:
+                rejections.add(
+                    "inconsistent_histogram",
+                    f"{family.name}: {len(bounds)} explicit bounds, more than the limit of "
+                    f"{MAX_EXPLICIT_BOUNDS}",
                 )
                 continue
             valid = self._check_bounds(bounds)
@@ -678,7 +752,7 @@ class Store:
         self, family: Family, points: Iterable[metrics_pb2.ExponentialHistogramDataPoint], ctx: _Ctx
     ) -> None:
         delta, now, rejections = ctx.delta, ctx.now, ctx.rejections
-        translate = self._labels.translate
+        translate = self.labels.translate
         windows = self.windows
         max_buckets = self.limits.max_exp_buckets
         for p in points:
@@ -719,6 +793,57 @@ class Store:
             if series.group is not None and inc.count:
                 windows.add_histogram(series.group, inc, now)
 
+    # ---- restore (the state file) -----------------------------------------------------
+
+    def restore_family(
+        self, name: str, otel_name: str, kind: Kind, unit: str, help_text: str
+    ) -> Family | None:
+        """The family to restore series into (made if absent); None when it cannot be held.
+
+        Called under the lock by :mod:`gemini_slo.agent.state_file`.
+        """
+        family = self.families.get(name)
+        if family is not None:
+            return family if family.kind is kind else None
+        if not _VALID_NAME.match(name) or (
+            len(self.families) >= self.limits.max_metrics and otel_name not in _KNOWN_HELP
+        ):
+            return None
+        family = self.families[name] = Family(name, otel_name, kind, unit, help_text)
+        self._family_names[(otel_name, unit, kind)] = name
+        return family
+
+    def restore_series(
+        self, family: Family, labels: LabelKey, series: Series, overflow: bool
+    ) -> bool:
+        """Put a restored series in ``family`` through the same admission as a new one.
+
+        False when it is there already or the current limits have no room for it (a
+        smaller ``max_series_per_metric`` than when it was written).
+        """
+        if labels in family.series:
+            return False
+        if series.bounds is not None:
+            shared = self._check_bounds(series.bounds)
+            if shared is None:
+                return False
+            series.bounds = shared
+        for inst in (*series.instances.values(), *series.retired.values()):
+            if inst.bounds:
+                inst.bounds = self._check_bounds(inst.bounds) or inst.bounds
+        if overflow:
+            series.overflow = True
+            family.overflow.add(labels)
+        else:
+            ticket = self.cardinality.admit(family.budget, labels)
+            if ticket is None:
+                return False
+            series.ticket = ticket
+        family.series[labels] = series
+        self._track(family, labels, series)
+        self.instances += len(series.instances)
+        return True
+
     # ---- maintenance ------------------------------------------------------------------
 
     def expire(self, now: float | None = None) -> int:
@@ -731,6 +856,9 @@ class Store:
                 for labels, series in list(family.series.items()):
                     if series.updated < horizon:
                         del family.series[labels]
+                        if series.ticket is not None:
+                            self.cardinality.release(family.budget, series.ticket)
+                        family.overflow.discard(labels)
                         self.instances -= len(series.instances)
                         dropped += 1
                         continue
@@ -767,9 +895,7 @@ class Store:
         """Distinct (label set, instance) pairs currently folded into overflow series."""
         with self.lock:
             return sum(
-                len(f.series[OVERFLOW_KEY].instances)
-                for f in self.families.values()
-                if OVERFLOW_KEY in f.series
+                len(f.series[key].instances) for f in self.families.values() for key in f.overflow
             )
 
     def gauge_total(self, otel_name: str, workload: str) -> float | None:
@@ -787,14 +913,28 @@ class Store:
             return total if found else None
 
 
-def _resource_key(attributes: Iterable[Any]) -> tuple[Any, ...]:
-    """``service.instance.id`` when present, else every resource attribute."""
+def _resource_key(attributes: Iterable[Any], bound: int) -> tuple[Any, ...]:
+    """``service.instance.id`` when present, else every resource attribute (each bounded
+    in length, a long one keeping a digest of itself: two instances stay two)."""
     items = []
     for kv in attributes:
+        value = labels_mod.bounded(labels_mod.value_string(kv.value, bound), bound)
         if kv.key == signals.RESOURCE_SERVICE_INSTANCE:
-            return ("id", labels_mod.value_string(kv.value))
-        items.append((kv.key, labels_mod.value_string(kv.value)))
+            return ("id", value)
+        items.append((labels_mod.bounded(kv.key, bound), value))
     return ("attrs", tuple(sorted(items)))
+
+
+def exp_index_range(scale: int) -> tuple[int, int]:
+    """The bucket indexes at ``scale`` whose buckets hold positive floats.
+
+    Bucket ``i`` covers ``(2**(i / 2**scale), 2**((i + 1) / 2**scale)]``: the highest is the
+    one holding the largest float (below ``2**1024``), the lowest the one holding the
+    smallest subnormal (``2**-1074``), as the OpenTelemetry SDK's mappings compute them.
+    """
+    if scale >= 0:
+        return -(1074 << scale) - 1, (1024 << scale) - 1
+    return -(1074 >> -scale) - 1, (1024 >> -scale) - 1
 
 
 def _exp_from_point(
@@ -804,15 +944,23 @@ def _exp_from_point(
     scale = p.scale
     if not MIN_SCALE <= scale <= MAX_SCALE:
         return None, f"scale {scale} outside [{MIN_SCALE}, {MAX_SCALE}]"
-    # Indexes beyond the float range are nonsense; refusing them keeps a hostile offset
-    # from making a merge allocate a list spanning billions of buckets.
-    limit = 1100 << max(scale, 0)
-    if not (-limit <= p.positive.offset <= limit and -limit <= p.negative.offset <= limit):
-        return None, f"bucket offset outside the float range at scale {scale}"
     pos = p.positive.bucket_counts
     neg = p.negative.bucket_counts
     if len(pos) > MAX_INCOMING_EXP_BUCKETS or len(neg) > MAX_INCOMING_EXP_BUCKETS:
         return None, f"more than {MAX_INCOMING_EXP_BUCKETS} buckets"
+    # Buckets beyond the float range hold no float: they are nonsense, would make +Inf
+    # percentiles, and a hostile offset would make a merge allocate a list spanning
+    # billions of buckets.
+    lo, hi = exp_index_range(scale)
+    for side, offset, n in (
+        ("positive", p.positive.offset, len(pos)),
+        ("negative", p.negative.offset, len(neg)),
+    ):
+        if n and not (lo <= offset and offset + n - 1 <= hi):
+            return None, (
+                f"{side} buckets {offset}..{offset + n - 1} outside the float range at scale "
+                f"{scale} (indexes {lo}..{hi})"
+            )
     positive = list(pos)
     negative = list(neg)
     if p.zero_count + sum(positive) + sum(negative) != p.count:

@@ -14,9 +14,10 @@
 with its own event loop and stops it (answering what is in flight) when the block ends.
 ``spec`` is an :class:`~gemini_slo.contract.spec.SloSpec`, a path to a slo.yaml, or None for
 the packaged example. ``options`` are :class:`~gemini_slo.agent.server.AgentConfig`
-fields (``max_body_bytes``, ``snapshot_interval``, ...) plus the
-:class:`~gemini_slo.agent.store.StoreLimits` fields (``stale_after``,
-``max_series_per_metric``, ...). The handle also exposes the in-process ``store`` for
+fields (``max_body_bytes``, ``snapshot_interval``, ``header_timeout``, ``state_file``, ...),
+the :class:`~gemini_slo.agent.otlp_decode.RequestLimits` fields (``max_decompressed_bytes``,
+``max_points``, ...) and the :class:`~gemini_slo.agent.store.StoreLimits` fields
+(``stale_after``, ``max_series_per_metric``, ...). The handle also exposes the in-process ``store`` for
 assertions that the HTTP surface cannot make.
 """
 
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.agent.otlp_decode import RequestLimits
 from gemini_slo.agent.server import Agent, AgentConfig
 from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.contract import signals
@@ -47,6 +49,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 
 _LIMIT_FIELDS = {f.name for f in dataclasses.fields(StoreLimits)}
+_REQUEST_FIELDS = {f.name for f in dataclasses.fields(RequestLimits)}
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(AgentConfig)}
 
 
@@ -115,14 +118,15 @@ def start_agent(
     spec: SloSpec | str | Path | None = None, token: str | None = None, **options: Any
 ) -> AgentHandle:
     """Start an agent in a background thread and return its handle (call ``stop()``)."""
-    unknown = set(options) - _LIMIT_FIELDS - _CONFIG_FIELDS
+    unknown = set(options) - _LIMIT_FIELDS - _REQUEST_FIELDS - _CONFIG_FIELDS
     if unknown:
         raise TypeError(f"unknown agent options: {', '.join(sorted(unknown))}")
     limits = StoreLimits(**{k: v for k, v in options.items() if k in _LIMIT_FIELDS})
+    requests = RequestLimits(**{k: v for k, v in options.items() if k in _REQUEST_FIELDS})
     config_options = {k: v for k, v in options.items() if k in _CONFIG_FIELDS}
     config_options.setdefault("otlp_port", 0)
     config_options.setdefault("metrics_port", 0)
-    config = AgentConfig(token=token, limits=limits, **config_options)
+    config = AgentConfig(token=token, limits=limits, requests=requests, **config_options)
     agent = Agent(config, _resolve_spec(spec))
     loop = asyncio.new_event_loop()
     started = threading.Event()

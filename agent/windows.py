@@ -8,6 +8,12 @@ seconds a snapshot is kept; a window's content is "now minus the latest snapshot
 one window old". Unchanged aggregates are shared between snapshots, so memory is about
 one histogram per group per *changed* interval.
 
+How many aggregates are kept follows the store's cardinality limit: at most
+``max_groups`` histogram groups and as many counter keys (the store sets it to its
+``max_series_per_metric``: a group exists only for a series the store admitted), and the
+workloads of the spec (``protected``) are always tracked, whatever floods the others. What
+could not be tracked is counted in ``untracked`` (exposed as a self-metric).
+
 Percentiles are computed from calls without ``error.type``: a timeout or a 503 ends a call
 at an arbitrary point (the client's deadline, the server's first refusal) that says nothing
 about the latency users get, and availability objectives count those calls already.
@@ -16,8 +22,9 @@ about the latency users get, and availability objectives count those calls alrea
 from __future__ import annotations
 
 import math
+import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -58,7 +65,8 @@ class Windows:
         *,
         windows: tuple[str, ...] = agent_series.AGENT_WINDOWS,
         snapshot_interval: float = 5.0,
-        max_groups: int = 1000,
+        max_groups: int = 2000,
+        protected: frozenset[str] = frozenset(),
         max_buckets: int = signals.EXPONENTIAL_MAX_BUCKETS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,13 +74,15 @@ class Windows:
         self.longest = max(parse_duration(w) for w in windows)
         self.snapshot_interval = snapshot_interval
         self.max_groups = max_groups
+        self.protected = protected  # workloads always tracked (the spec's)
         self.max_buckets = max_buckets
         self.clock = clock
         self.started = clock()
         self.histograms: dict[GroupKey, ExpHistogram] = {}
         self.counters: dict[CounterKey, float] = {}
         self.changed: dict[GroupKey | CounterKey, float] = {}  # key -> last change time
-        self.untracked = 0  # increments dropped because max_groups was reached
+        #: Increments dropped because max_groups was reached, by kind (histogram, counter).
+        self.untracked: Counter[str] = Counter()
         self._dirty: set[GroupKey] = set()
         self._snapshots: deque[_Snapshot] = deque([_Snapshot(self.started, {}, {})])
 
@@ -82,8 +92,8 @@ class Windows:
         """Add an exponential-histogram increment to ``key``'s cumulative aggregate."""
         current = self.histograms.get(key)
         if current is None:
-            if len(self.histograms) >= self.max_groups:
-                self.untracked += 1
+            if len(self.histograms) >= self.max_groups and key[1] not in self.protected:
+                self.untracked["histogram"] += 1
                 return
             current = self.histograms[key] = ExpHistogram(increment.scale)
         elif key not in self._dirty:
@@ -95,8 +105,12 @@ class Windows:
 
     def add_counter(self, key: CounterKey, increment: float, now: float) -> None:
         """Add a counter increment to ``key``."""
-        if key not in self.counters and len(self.counters) >= self.max_groups:
-            self.untracked += 1
+        if (
+            key not in self.counters
+            and len(self.counters) >= self.max_groups
+            and key[1] not in self.protected
+        ):
+            self.untracked["counter"] += 1
             return
         self.counters[key] = self.counters.get(key, 0.0) + increment
         self.changed[key] = now
@@ -190,5 +204,14 @@ class Windows:
 
 
 def percentile_or_nan(histogram: ExpHistogram, q: float) -> float:
-    """``histogram.quantile(q)``, NaN when it is empty."""
-    return histogram.quantile(q) if histogram.count > 0 else math.nan
+    """``histogram.quantile(q)``, NaN when it is empty; never infinite.
+
+    A bucket at the top of the float range has ``2**1024`` (infinity) as its upper
+    boundary; the estimate is held to the largest float, so that a percentile is a number
+    a threshold can be compared with (``/api/slo`` says met false, value 1.8e308, not
+    value null).
+    """
+    if histogram.count <= 0:
+        return math.nan
+    value = histogram.quantile(q)
+    return max(-sys.float_info.max, min(value, sys.float_info.max))

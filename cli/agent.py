@@ -3,8 +3,9 @@
 ::
 
     gemini-slo agent [--config slo.yaml] [--otlp 127.0.0.1:4318] [--metrics 127.0.0.1:9464]
-                     [--token-file F] [--stale-after 300] [--max-series-per-metric 2000]
-                     [--max-body-bytes 8388608] [--max-decompressed-bytes 67108864]
+                     [--token-file F] [--state-file F] [--stale-after 300] [limits...]
+
+Every flag, its default and why: docs/agent.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import structlog
+from gemini_slo.agent.otlp_decode import RequestLimits
 from gemini_slo.agent.server import Agent, AgentConfig
 from gemini_slo.agent.store import StoreLimits
 from gemini_slo.cli.errors import reports_errors
@@ -81,8 +83,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest request body accepted (default 8 MiB)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-decompressed-bytes", type=_positive(int), default=64 * 1024 * 1024,
-        metavar="BYTES", help="largest gzip-decompressed body (default 64 MiB)",
+        "--max-decompressed-bytes", type=_positive(int), default=8 * 1024 * 1024,
+        metavar="BYTES", help="largest gzip-decompressed body (default 8 MiB)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-points-per-request", type=_positive(int), default=50_000,
+        metavar="N", help="data points in one export request (default 50000; 413 beyond)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-series-per-workload", type=_positive(int), default=None, metavar="N",
+        help="each spec workload's reserve of series per metric "
+        "(default: the cardinality limit / (spec workloads + 1))",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-label-value-length", type=_positive(int), default=1024, metavar="N",
+        help="longer label values are cut to N characters, ending in a digest (default 1024)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-connections", type=_positive(int), default=None, metavar="N",
+        help="open connections on the OTLP listener (default: descriptor limit minus 192)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--header-timeout", type=_positive(float), default=15.0, metavar="SECONDS",
+        help="a request header must arrive within this long; also the idle keep-alive (15)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--body-timeout", type=_positive(float), default=30.0, metavar="SECONDS",
+        help="a request body must arrive within this long (default 30; 408 beyond)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-file", type=Path, default=None, metavar="FILE",
+        help="keep the merged series here (written every --state-interval and at shutdown, "
+        "read at start) so that a restart loses nothing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-interval", type=_positive(float), default=10.0, metavar="SECONDS",
+        help="how often the state file is written (default 10)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shutdown-grace", type=_positive(float), default=5.0, metavar="SECONDS",
+        help="on SIGTERM, exports in flight are answered for this long at most (default 5)",
     )  # fmt: skip
 
 
@@ -96,12 +136,24 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         metrics_port=args.metrics[1],
         token=token,
         max_body_bytes=args.max_body_bytes,
-        max_decompressed_bytes=args.max_decompressed_bytes,
+        requests=RequestLimits(
+            max_decompressed_bytes=args.max_decompressed_bytes,
+            max_points=args.max_points_per_request,
+        ),
         limits=StoreLimits(
             stale_after=args.stale_after,
             max_series_per_metric=args.max_series_per_metric,
+            max_series_per_workload=args.max_series_per_workload,
             max_metrics=args.max_metrics,
+            max_label_value_length=max(args.max_label_value_length, 32),
         ),
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        body_idle_timeout=min(10.0, args.body_timeout),
+        state_file=args.state_file,
+        state_interval=args.state_interval,
+        shutdown_grace=args.shutdown_grace,
     )
 
 

@@ -596,16 +596,18 @@ def start_agent(
     spec: Path | None = None,
     otlp_port: int | None = None,
     metrics_port: int | None = None,
+    *,
+    extra: Sequence[str] = (),
+    log_name: str = "agent.log",
 ) -> tuple[ManagedProcess, str, str]:
-    """Start ``gemini-slo agent``; returns the process, its OTLP URL and its metrics address."""
+    """Start ``gemini-slo agent [EXTRA]``; returns the process, its OTLP URL and metrics address."""
     otlp = f"127.0.0.1:{otlp_port or free_port()}"
     metrics = f"127.0.0.1:{metrics_port or free_port()}"
     argv = cli_argv("--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics)
     if spec is not None:
         argv += ["--config", str(spec)]
-    proc = ManagedProcess(
-        "agent", argv, workdir / "agent.log", ready_url=f"http://{metrics}/readyz"
-    )
+    argv += list(extra)
+    proc = ManagedProcess("agent", argv, workdir / log_name, ready_url=f"http://{metrics}/readyz")
     return proc, f"http://{otlp}", metrics
 
 

@@ -322,25 +322,27 @@ def test_type_conflict_is_rejected() -> None:
 
 
 def test_cardinality_limit_folds_into_overflow_series() -> None:
-    """Past max_series_per_metric, new label sets go to otel_metric_overflow="true"."""
+    """Past max_series_per_metric, new label sets go to otel_metric_overflow="true"
+    (keeping the contract's mode label: without a spec, the workload is not kept)."""
     store, _ = make_store(max_series_per_metric=10)
     points = [({**ATTRS, "user": f"u{i}"}, 1.0) for i in range(20)]
     result = store.ingest(otlp_request([sum_metric(CALLS, points)]))
     assert (result.overflowed, result.rejected) == (10, 0)
     samples = scrape(store)["gemini_slo_client_calls_total"]
     assert len(samples) == 11
-    assert samples[(("otel_metric_overflow", "true"),)] == 10
+    overflow = (("gemini_slo_mode", "latency"), ("otel_metric_overflow", "true"))
+    assert samples[overflow] == 10
     assert sum(samples.values()) == 20
     # Cumulative points need per-label-set state to be merged; the overflow series keeps at
     # most max_series_per_metric of those, and refuses the rest with a clear message.
     more = [({**ATTRS, "user": f"v{i}"}, 1.0) for i in range(5)]
     result = store.ingest(otlp_request([sum_metric(CALLS, more)]))
     assert result.rejected == 5
-    assert "cardinality limit of 10 series" in result.error_message()
+    assert "overflow series is full (10 label sets)" in result.error_message()
     # Delta points need no state: they are always folded in.
     result = store.ingest(otlp_request([sum_metric(CALLS, more, delta=True)]))
     assert (result.overflowed, result.rejected) == (5, 0)
-    assert scrape(store)["gemini_slo_client_calls_total"][(("otel_metric_overflow", "true"),)] == 15
+    assert scrape(store)["gemini_slo_client_calls_total"][overflow] == 15
     assert store.self_metrics.overflow_points["gemini_slo_client_calls_total"] == 20
 
 
