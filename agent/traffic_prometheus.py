@@ -246,14 +246,18 @@ def _hist(counts: dict[float, float] | None, total: dict[str, float] | None) -> 
 
 
 def _steps(r: _Reader, step_s: float) -> dict[str, tuple[Step, ...]]:
-    """Per-step figures per owner: a workload, or job and model for other instrumentations."""
-    s = r.step
+    """Per-step figures per owner: a workload, or job and model for other instrumentations.
+
+    Rates and increases are taken over two steps (counts halved), so that each rests on at
+    least two scrapes even when the step is one scrape interval.
+    """
+    s = format_duration(2 * round(step_s))
     duration, ttft = S.OPERATION_DURATION.prometheus, S.TIME_TO_FIRST_CHUNK.prometheus
     queries: dict[str, tuple[str, str]] = {
         # what: (expression for our workloads, for other instrumentations' series)
         "calls": (
-            f"sum by ({WL}) (increase({S.CALLS.prometheus}[{s}]))",
-            f'sum by ({JOB}, {MODEL}) (increase({duration}_count{{{WL}=""}}[{s}]))',
+            f"sum by ({WL}) (increase({S.CALLS.prometheus}[{s}])) / 2",
+            f'sum by ({JOB}, {MODEL}) (increase({duration}_count{{{WL}=""}}[{s}])) / 2',
         ),
         "timed": (
             f'sum by ({WL}) (increase({duration}_count{{{WL}!="", {_OK}}}[{s}]))',
