@@ -57,8 +57,8 @@ def _nines(availability: float | None) -> float:
 def _ceil_sig(value: float, digits: int = 2) -> float:
     if value <= 0:
         return value
-    scale = 10 ** (math.floor(math.log10(value)) - digits + 1)
-    return round(math.ceil(value / scale) * scale, 10)
+    scale = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    return float(round(math.ceil(value / scale) * scale, 10))
 
 
 def entry(traffic: Traffic, mode: Verdict, name: str | None = None) -> dict[str, Any]:

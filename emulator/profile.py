@@ -249,10 +249,10 @@ def with_pools(profile: Profile, pools: dict[str, Pool], members: dict[str, str]
                    {"gemini-2.5-flash": "shared", "gemini-2.5-flash-lite": "shared"})
     """
     all_pools = {**profile.pools, **pools}
-    for model, pool in members.items():
-        if profile.get(model) is None or pool not in all_pools:
-            raise ProfileError(f"with_pools: unknown model {model!r} or pool {pool!r}")
-    models = {}
+    for member, pool_name in members.items():
+        if profile.get(member) is None or pool_name not in all_pools:
+            raise ProfileError(f"with_pools: unknown model {member!r} or pool {pool_name!r}")
+    models: dict[str, ModelProfile] = {}
     for key, model in profile.models.items():
         pool = members.get(model.name, model.pool)
         models[key] = model if pool == model.pool else replace(model, pool=pool)

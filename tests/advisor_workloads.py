@@ -101,7 +101,10 @@ async def main(cfg: dict[str, Any]) -> None:
     end = loop.time() + sum(s for _, s in phases)
     jobs = [
         arrivals(
-            cfg["chat_rate"], end, rng, make_chat(client, "chat", AdmissionQueue(32, 0.5, name="chat"))
+            cfg["chat_rate"],
+            end,
+            rng,
+            make_chat(client, "chat", AdmissionQueue(32, 0.5, name="chat")),
         )
     ]
     if cfg.get("assistant"):

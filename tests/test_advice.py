@@ -48,6 +48,8 @@ def gemini_slo(*args: str) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
 CHAT_MODEL = "gemini-2.5-flash"
 BATCH_MODEL = "gemini-2.5-flash-lite"
 
@@ -71,9 +73,24 @@ def test_every_rule_reads_a_known_figure_and_says_why() -> None:
 
 def test_score_weighs_the_evidence() -> None:
     """Clear figures give a mode, disagreeing ones hybrid, too little data unknown."""
-    chat = {"streamed_share": 1.0, "ttft_share": 0.8, "output_tokens_p50": 40, "batch_job_share": 0.0}
-    batch = {"streamed_share": 0.0, "output_tokens_p50": 1500, "batch_job_share": 0.95, "utilization": 0.9}
-    mixed = {"streamed_share": 1.0, "output_tokens_p50": 1500, "batch_job_share": 0.95, "ttft_share": 0.1}
+    chat = {
+        "streamed_share": 1.0,
+        "ttft_share": 0.8,
+        "output_tokens_p50": 40,
+        "batch_job_share": 0.0,
+    }
+    batch = {
+        "streamed_share": 0.0,
+        "output_tokens_p50": 1500,
+        "batch_job_share": 0.95,
+        "utilization": 0.9,
+    }
+    mixed = {
+        "streamed_share": 1.0,
+        "output_tokens_p50": 1500,
+        "batch_job_share": 0.95,
+        "ttft_share": 0.1,
+    }
     latency, throughput, hybrid = score(chat, 100), score(batch, 100), score(mixed, 100)
     assert latency.verdict is Verdict.LATENCY and latency.score < 0
     assert throughput.verdict is Verdict.THROUGHPUT and throughput.score > 0
@@ -155,7 +172,9 @@ def test_a_workload_of_two_shapes_is_hybrid_with_a_split() -> None:
         key = ShapeKey("assistant", "latency", model, "generate_content")
         part = _traffic("assistant", streamed=streamed, model=model)
         tallies.append(_tally_of(part, key))
-    observed = Observed("agent", 60.0, (WorkloadInput("assistant", "latency", False, tuple(tallies), Extras()),))
+    observed = Observed(
+        "agent", 60.0, (WorkloadInput("assistant", "latency", False, tuple(tallies), Extras()),)
+    )
     advice = analyse(observed)
     (w,) = advice.workloads
     assert w.verdict is Verdict.HYBRID and w.mismatch
@@ -207,13 +226,17 @@ def test_fit_and_cap_on_a_known_line() -> None:
     fit = fit_line(list(zip(xs, ys, strict=True)))
     assert fit is not None and fit.slope == pytest.approx(0.02, rel=0.1) and fit.r2 > 0.95
     chat = _with_steps(_traffic("chat", streamed=True), _steps(xs, ys, in_flight=False))
-    batch = _with_steps(_traffic("batch", streamed=False), _steps(xs, [None] * len(xs), in_flight=True))
+    batch = _with_steps(
+        _traffic("batch", streamed=False), _steps(xs, [None] * len(xs), in_flight=True)
+    )
     found = interference(chat, batch, "pool shared", objective_s=0.3)
     assert found.detected and found.cap is not None and found.p95 is not None
     # The largest in-flight count whose fitted p95 stays within the objective: about 5.
     assert found.p95.at(found.cap) <= 0.3 < found.p95.at(found.cap + 1)
     assert found.cap in (4, 5) and f"cap batch at {found.cap}" in found.summary
-    flat = interference(chat, _with_steps(batch, _steps([3.0] * 10, [None] * 10, in_flight=True)), "-")
+    flat = interference(
+        chat, _with_steps(batch, _steps([3.0] * 10, [None] * 10, in_flight=True)), "-"
+    )
     assert not flat.detected and "does not support" in flat.summary
 
 
