@@ -431,3 +431,18 @@ def test_shared_pool_interference_is_detected_and_capped(require_binary: Any) ->
         assert run.workload(name, run.prometheus)["observed_mode"] == mode
     from_prometheus = run.pair("chat", "batch", run.prometheus)
     assert from_prometheus["detected"], from_prometheus["summary"]
+
+
+def test_the_rule_table_in_the_docs_is_the_rule_table() -> None:
+    """docs/advisor.md lists every rule with its figure, threshold, mode and weight."""
+    text = (HERE.parent / "docs" / "advisor.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        row = (
+            f"| `{rule.id}` | `{rule.feature}` {rule.op} {rule.threshold:g} | "
+            f"{rule.mode.value} | {rule.weight:g} |"
+        )
+        assert row in text, row
+    # ...and no row for a rule that is not in the table.
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()]
+    rows = [c for c in cells if len(c) == 5 and c[2] in ("latency", "throughput")]
+    assert len(rows) == len(RULES)
