@@ -19,6 +19,7 @@ The agent serves ``Advice.to_json()`` at ``/api/advice``; ``gemini-slo advise`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -118,7 +119,10 @@ class Advice:
         return objectives.document(entries) if entries else None
 
     def to_json(self) -> dict[str, Any]:
-        """``GET /api/advice``."""
+        """``GET /api/advice`` (a figure that is not finite is ``None``, never NaN)."""
+        return _finite(self._json())
+
+    def _json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "window": self.window,
@@ -128,6 +132,16 @@ class Advice:
             "slo_yaml": self.slo_yaml(),
             "notes": list(self.notes),
         }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def profile_json(t: Traffic) -> dict[str, Any]:
@@ -252,7 +266,10 @@ def _advise(t: Traffic, spec: SloSpec | None, prices: PriceTable | None) -> Work
         reasons=tuple(reasons[:3]),
         split=split,
         entries=tuple(entries),
-        cost_what_ifs=_cost_what_ifs(t, prices),
+        # What the batch or flex price would save is a question for throughput work.
+        cost_what_ifs=_cost_what_ifs(t, prices)
+        if Verdict.THROUGHPUT.value in (verdict.value, _declared(t, spec))
+        else (),
     )
 
 

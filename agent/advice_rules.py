@@ -42,7 +42,10 @@ HEADROOM = "decision framework: latency-first keeps 40-60% headroom"
 UTILIZATION = "decision framework: throughput-first runs at 80-90% utilization"
 STREAMING = "Gemini API: streaming exists so that a reader sees tokens as they are generated"
 QUEUEING = "gemini-slo AdmissionQueue: shedding instead of queueing is a latency set-up"
-ARRIVALS = "queueing theory: independent users arrive as a Poisson process (dispersion ~1)"
+ARRIVALS = (
+    "queueing theory (M/G/inf): independent arrivals keep a Poisson number of calls in "
+    "flight (dispersion ~1)"
+)
 
 
 class Verdict(enum.StrEnum):
@@ -98,7 +101,7 @@ RULES: tuple[Rule, ...] = (
          "{value} of calls are streamed: someone reads the answer as it is generated",
          STREAMING, _pct),
     Rule("not_streamed", "streamed_share", "<=", 0.2, T, 1.5,
-         "only {value} of calls are streamed: nobody watches the tokens arrive",
+         "{value} of calls are streamed: nobody watches the tokens arrive",
          STREAMING, _pct),
     Rule("first_token_wait", "ttft_share", ">=", 0.5, L, 1.0,
          "the first token is {value} of a call's time: the wait is the user's wait",
@@ -116,10 +119,11 @@ RULES: tuple[Rule, ...] = (
     Rule("arrivals", "batch_job_share", "<=", 0.2, L, 1.0,
          "in-flight follows arrivals (at the limit for only {value} of calls)",
          FRAMEWORK, _pct),
-    Rule("random_arrivals", "burstiness", ">=", 0.8, L, 0.5,
-         "calls arrive at random (dispersion {value}): users, not workers", ARRIVALS),
-    Rule("steady_workers", "burstiness", "<=", 0.35, T, 0.5,
-         "calls finish at a steady pace (dispersion {value}): workers back to back",
+    Rule("random_arrivals", "burstiness", ">=", 0.6, L, 0.5,
+         "calls in flight come and go at random (dispersion {value}): users, not workers",
+         ARRIVALS),
+    Rule("steady_workers", "burstiness", "<=", 0.3, T, 0.5,
+         "calls in flight hold steady (dispersion {value}): workers back to back",
          ARRIVALS),
     Rule("sheds", "shed_share", ">=", 0.001, L, 1.0,
          "an admission queue sheds calls ({value}) rather than let them wait",

@@ -69,8 +69,14 @@ class Advisor:
         return self._prices
 
     def sample(self, now: float | None = None) -> None:
-        """Take a frame of the store (the agent's maintenance loop calls this)."""
-        self.recorder.sample(now)
+        """Take a frame of the store (the agent's maintenance loop calls this).
+
+        Never raises: a bug here must not stop the loop that also expires series.
+        """
+        try:
+            self.recorder.sample(now)
+        except Exception:  # pragma: no cover - defensive
+            log.warning("advisor sample failed", exc_info=True)
 
     def analyse(
         self,
@@ -94,8 +100,13 @@ class Advisor:
         key = (self.recorder.frames, self.recorder.last_frame_at)
         if self._cached is not None and self._cached[:2] == key:
             return self._cached[2]
+        try:
+            workloads = self.analyse().workloads
+        except Exception:  # pragma: no cover - defensive: a scrape never fails for advice
+            log.warning("advisor analysis failed", exc_info=True)
+            workloads = ()
         families = {name: Metric(name, text, "gauge") for name, text in _HELP.items()}
-        for w in self.analyse().workloads:
+        for w in workloads:
             workload = {signals.LABEL_WORKLOAD: w.traffic.name}
             families[agent_series.ADVICE_MODE].add_sample(
                 agent_series.ADVICE_MODE,

@@ -18,13 +18,14 @@ Definitions of the derived figures (the advisor's rules read them by these names
   successful timed calls;
 * ``ttft_share``: mean time to first chunk over mean duration (streamed calls' share of
   waiting before anything arrives);
-* ``burstiness``: the index of dispersion of the calls finished per step (variance over
-  mean, the variance taken from successive differences so that a slowly changing rate does
-  not count): about 1 for Poisson arrivals, below 1 for workers running back to back,
-  above 1 for bursts;
+* ``burstiness``: the index of dispersion of the in-flight count across steps (variance
+  over mean, the variance taken from successive differences so that a slowly changing load
+  does not count). Poisson arrivals give a Poisson in-flight count (about 1), workers back
+  to back a constant one (about 0), bursts more than 1;
 * ``batch_job_share``: share of calls finished in steps where the in-flight count sat at
-  90% or more of the concurrency limit of the moment (or, without a limit, of its peak):
-  the signature of a job draining a backlog rather than answering arrivals;
+  90% or more of the concurrency limit of the moment (capped at the peak reached; without a
+  limit, of the peak): the signature of a job draining a backlog rather than answering
+  arrivals;
 * ``utilization``: in flight over the concurrency limit of the moment, averaged over the
   steps with traffic.
 """
@@ -252,16 +253,18 @@ def _sum_maps(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
 
 
 def _burstiness(steps: Sequence[Step]) -> float | None:
-    # From successive differences (half the mean squared step-to-step change, over the
-    # mean), so that a rate that changes slowly (a job's phases, a daily curve) does not
-    # read as bursts: Poisson arrivals give about 1 whatever their rate does.
-    counts = [s.calls for s in steps if s.active]
-    if len(counts) < 6:
+    # The in-flight count of independent (Poisson) arrivals is itself Poisson distributed
+    # (M/G/inf): variance = mean, dispersion 1; workers back to back hold it constant (0);
+    # bursts spread it (> 1). A level, unlike a count of finished calls, does not alias with
+    # the apps' export interval. The variance is taken from successive differences so that
+    # a slowly changing load (a job's phases, a daily curve) does not count.
+    flights = [s.in_flight for s in steps if s.active and s.in_flight is not None]
+    if len(flights) < 6:
         return None
-    mean = statistics.fmean(counts)
+    mean = statistics.fmean(flights)
     if mean <= 0:
         return None
-    jumps = [(b - a) ** 2 for a, b in itertools.pairwise(counts)]
+    jumps = [(b - a) ** 2 for a, b in itertools.pairwise(flights)]
     return statistics.fmean(jumps) / 2 / mean
 
 
@@ -273,7 +276,9 @@ def _batch_job_share(steps: Sequence[Step]) -> float | None:
     peak = max(s.in_flight or 0.0 for s in active)
     saturated = 0.0
     for s in active:
-        ceiling = s.limit or peak
+        # The limit of the moment, but never above the peak reached: a limit gauge can
+        # overstate (instances that exited still count until they go stale).
+        ceiling = min(s.limit, peak) if s.limit else peak
         if ceiling >= 2 and (s.in_flight or 0.0) >= SATURATED * ceiling:
             saturated += s.calls  # one call at a time says nothing about a backlog
     return saturated / total

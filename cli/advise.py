@@ -149,7 +149,8 @@ def _profile_line(p: dict[str, Any]) -> str:
         f"{_fmt(p['generated_tokens_per_second'])} tok/s",
         f"streamed {_fmt(p['streamed_share'], '%')}",
         f"p95 {_fmt(d.get('p95'), 's')}",
-        f"TTFT p95 {_fmt(t.get('p95'), 's')} ({_fmt(p['ttft_share_of_duration'], '%')} of a call)",
+        f"TTFT p95 {_fmt(t.get('p95'), 's')}"
+        + (f" ({_fmt(p['ttft_share_of_duration'], '%')} of a call)" if t else ""),
         f"tokens/call in {_fmt(inp.get('p50'))}/{_fmt(inp.get('p95'))}, "
         f"out {_fmt(out.get('p50'))}/{_fmt(out.get('p95'))} (p50/p95)",
         f"burstiness {_fmt(p['burstiness'])}",

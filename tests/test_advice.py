@@ -446,3 +446,27 @@ def test_the_rule_table_in_the_docs_is_the_rule_table() -> None:
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()]
     rows = [c for c in cells if len(c) == 5 and c[2] in ("latency", "throughput")]
     assert len(rows) == len(RULES)
+
+
+def test_api_advice_needs_the_token_and_answers_json() -> None:
+    """/api/advice is behind the agent's token like /api/slo; a bad window is a 400."""
+    import urllib.error
+    import urllib.request
+
+    from gemini_slo.agent.testing import running_agent
+
+    with running_agent(token="s3cret") as agent:
+        url = f"{agent.base_url}/api/advice"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(url + "?window=5m")
+        request.add_header("Authorization", "Bearer s3cret")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["source"] == "agent" and body["workloads"] == [] and body["window"] == "5m"
+        bad = urllib.request.Request(url + "?window=soon")
+        bad.add_header("Authorization", "Bearer s3cret")
+        with pytest.raises(urllib.error.HTTPError) as wrong:
+            urllib.request.urlopen(bad, timeout=10)
+        assert wrong.value.code == 400
