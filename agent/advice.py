@@ -160,6 +160,7 @@ def profile_json(t: Traffic) -> dict[str, Any]:
         "calls": t.calls,
         "calls_per_second": t.calls_per_s,
         "generated_tokens_per_second": t.generated_tokens_per_s,
+        "sustained_tokens_per_second": t.sustained_tokens_per_s,
         "streamed_share": t.streamed_share,
         "ttft_share_of_duration": t.ttft_share,
         "duration_seconds": q(t.duration),

@@ -3,7 +3,7 @@
 A latency workload gets latency percentiles and TTFT at ``MARGIN`` over what was observed
 (rounded up to 10 ms), an availability target at the highest "nines" level the
 workload already meets, and the default 60% headroom; a throughput workload gets a tokens/s
-floor at ``FLOOR_SHARE`` of the sustained rate, a cost ceiling at ``MARGIN`` over the
+floor at ``FLOOR_SHARE`` of the sustained rate (over the steps with traffic), a cost ceiling at ``MARGIN`` over the
 observed cost per 1M tokens, an error ratio and the default 80% utilization floor. The
 entries are plain data in the spec's own syntax (durations through the one duration
 grammar), so ``gemini-slo generate`` accepts the document as it is.
@@ -79,7 +79,7 @@ def entry(traffic: Traffic, mode: Verdict, name: str | None = None) -> dict[str,
             objectives["shed_ratio"] = _percent(min(0.5, max(0.01, 2 * traffic.shed_share)))
         objectives["headroom"] = {"max_utilization": "60%"}
     else:
-        floor = math.floor(traffic.generated_tokens_per_s * FLOOR_SHARE)
+        floor = math.floor(traffic.sustained_tokens_per_s * FLOOR_SHARE)
         if floor >= 1:
             objectives["tokens_per_second"] = {"min": floor}
         if traffic.cost_per_million:

@@ -211,6 +211,7 @@ class Traffic:
     burstiness: float | None
     calls_per_s: float
     generated_tokens_per_s: float
+    sustained_tokens_per_s: float  # generated tokens over the seconds with traffic
     tokens: Mapping[str, float]
     in_flight_mean: float | None
     in_flight_peak: float | None
@@ -303,6 +304,13 @@ def _peak(steps: Sequence[Step], shape_peaks: Sequence[float]) -> float | None:
     return max(shape_peaks) if shape_peaks else None
 
 
+def _sustained(tokens: Mapping[str, float], steps: Sequence[Step], seconds: float) -> float:
+    # A job idle for part of the window sustains its rate while it runs, not over the idle.
+    generated = sum(tokens.get(k, 0.0) for k in _GENERATED)
+    active = sum(s.seconds for s in steps if s.active) if steps else seconds
+    return generated / active if active > 0 else 0.0
+
+
 def _pair(hist: Hist | None) -> tuple[float | None, float | None] | None:
     if hist is None or hist.count <= 0:
         return None
@@ -377,6 +385,7 @@ def profile(
         generated_tokens_per_s=(
             sum(tokens.get(k, 0.0) for k in _GENERATED) / seconds if seconds > 0 else 0.0
         ),
+        sustained_tokens_per_s=_sustained(tokens, extras.steps, seconds),
         tokens=tokens,
         in_flight_mean=in_flight_mean,
         in_flight_peak=_peak(extras.steps, peaks),

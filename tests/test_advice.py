@@ -272,7 +272,8 @@ def test_objectives_round_trip_through_the_spec_and_generate(tmp_path: Path) -> 
     assert c.objective("ttft_p95").threshold >= chat.ttft.p95  # type: ignore[union-attr,operator]
     assert c.objective("headroom").threshold == pytest.approx(0.6)
     floor = b.objective("tokens_per_second").threshold
-    assert floor == pytest.approx(int(batch.generated_tokens_per_s * 0.8))
+    assert floor == pytest.approx(int(batch.sustained_tokens_per_s * 0.8))
+    assert batch.sustained_tokens_per_s == batch.generated_tokens_per_s  # no steps: the window
     assert b.objective("cost_per_million_tokens").threshold >= batch.cost_per_million  # type: ignore[operator]
     assert objectives.workload_name("genai/Gemini 2.5!") == "genai-gemini-2-5"
     path = tmp_path / "slo.yaml"
