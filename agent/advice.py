@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 #: A part must carry this share of the workload's calls to count in a split.
 MIN_PART_SHARE = 0.05
+#: Up to this many workloads, interference is looked for between every pair.
+MAX_ALL_PAIRS = 12
+NOTHING_SHARED = "nothing declared"
 _MONTH_S = 30 * 86400.0
 _STANDARD_TIERS = {"standard", "unspecified"}
 
@@ -120,7 +123,8 @@ class Advice:
 
     def to_json(self) -> dict[str, Any]:
         """``GET /api/advice`` (a figure that is not finite is ``None``, never NaN)."""
-        return _finite(self._json())
+        out: dict[str, Any] = _finite(self._json())
+        return out
 
     def _json(self) -> dict[str, Any]:
         return {
@@ -292,7 +296,7 @@ def _shares(a: Traffic, b: Traffic, pools: Mapping[str, tuple[str, ...]]) -> str
     for pool, models in sorted(pools.items()):
         if set(a.models) & set(models) and set(b.models) & set(models):
             return f"pool {pool}"
-    return "nothing declared"
+    return NOTHING_SHARED
 
 
 def analyse(
@@ -302,12 +306,19 @@ def analyse(
     *,
     window: str | None = None,
     pools: Mapping[str, tuple[str, ...]] | None = None,
+    with_interference: bool = True,
 ) -> Advice:
-    """The advice for everything ``observed`` holds (see the module docstring)."""
+    """The advice for everything ``observed`` holds (see the module docstring).
+
+    Interference is fitted for every pair of a latency workload and another one while there
+    are at most :data:`MAX_ALL_PAIRS` workloads (capacity can be shared in ways no label
+    shows); beyond, only for pairs that share a model or a declared pool.
+    """
     pools = pools or {}
     advised = [_advise(t, spec, prices) for t in observed.profiles()]
     pairs: list[Interference] = []
-    for lat in advised:
+    every_pair = len(advised) <= MAX_ALL_PAIRS
+    for lat in advised if with_interference else ():
         is_latency = lat.verdict is Verdict.LATENCY or (
             lat.verdict is not Verdict.THROUGHPUT and lat.declared_mode == Verdict.LATENCY.value
         )
@@ -316,15 +327,19 @@ def analyse(
         for other in advised:
             if other is lat or not other.traffic.steps:
                 continue
-            pairs.append(
-                interference(
-                    lat.traffic,
-                    other.traffic,
-                    _shares(lat.traffic, other.traffic, pools),
-                    _p95_objective(spec, lat.traffic.name),
+            shares = _shares(lat.traffic, other.traffic, pools)
+            if every_pair or shares != NOTHING_SHARED:
+                pairs.append(
+                    interference(
+                        lat.traffic, other.traffic, shares, _p95_objective(spec, lat.traffic.name)
+                    )
                 )
-            )
     notes = []
+    if observed.untracked:
+        notes.append(
+            "the agent follows at most its limit of shapes (workload x model x operation): "
+            "some were left out; use --prometheus for the rest"
+        )
     if window is not None and observed.seconds + 1 < parse_duration(window):
         notes.append(
             f"the window covers {format_duration(round(observed.seconds))} of the "

@@ -101,7 +101,8 @@ class Advisor:
         if self._cached is not None and self._cached[:2] == key:
             return self._cached[2]
         try:
-            workloads = self.analyse().workloads
+            observed = self.recorder.observe(parse_duration(agent_series.ADVICE_WINDOW))
+            workloads = analyse(observed, self.spec, with_interference=False).workloads
         except Exception:  # pragma: no cover - defensive: a scrape never fails for advice
             log.warning("advisor analysis failed", exc_info=True)
             workloads = ()

@@ -438,6 +438,7 @@ class Observed:
     source: str  # "agent" or "prometheus"
     seconds: float  # what the window actually covers (less while the source is young)
     workloads: tuple[WorkloadInput, ...]
+    untracked: int = 0  # shapes the source left out (-1: some, how many unknown)
 
     def profiles(self) -> list[Traffic]:
         """One :class:`Traffic` per workload."""

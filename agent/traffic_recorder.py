@@ -6,24 +6,29 @@ workload moved over it (calls, in flight, p95) to see bursts and interference. S
 agent's maintenance loop calls :meth:`TrafficRecorder.sample` every few seconds, off the
 ingest path, which reads the store under its lock and keeps:
 
-* a *frame* per sample: per shape (workload, mode, model, operation) the counters' totals
-  (calls by outcome, tokens by type, cost) and the in-flight gauge; per workload its
-  concurrency limit, shed total, and the p95 duration and TTFT of the calls that finished
-  since the previous frame (from the exponential histograms' increments, or the classic
-  ones for other instrumentations);
-* a *checkpoint* every ``checkpoint_interval`` (a minute): copies of the cumulative
-  histograms, from which a window's percentiles and per-call token distributions are the
-  difference between now and the checkpoint at the window's start.
+* a *frame* per sample and per workload: five numbers (calls so far, in flight, the
+  concurrency limit, and the p95 duration and TTFT of the calls that finished since the
+  previous frame, from the exponential histograms' increments, or the classic ones for
+  other instrumentations);
+* a *checkpoint* every ``checkpoint_interval`` (a minute): per shape (workload, mode, model,
+  operation) the counters' totals, the in-flight gauge and the cumulative classic
+  histograms (packed: one shared bounds tuple, an array of counts), per workload its
+  limit, shed total, queue wait and exponential histograms.
 
-Bounds: frames older than ``history`` (an hour) are dropped and at most ``max_frames`` kept;
-checkpoints likewise. A frame is a few dozen numbers per shape; a checkpoint a few
-histograms per shape. :meth:`observe` answers a window with what it covers: less than
-asked while the agent is younger than the window (``Observed.seconds`` says how much).
+A window's totals and histograms are the difference between now and the checkpoint at or
+before its start (so a window is rounded up to the minute); its steps are the frames since.
+Bounds: an hour of both (``history``), at most ``max_frames`` frames and ``max_shapes``
+shapes (200; beyond, new shapes are not followed and the advice says so). Memory is about 100
+bytes per workload per frame and 1-2 KB per shape per checkpoint: for 10 shapes, about
+1 MB for the hour. :meth:`observe` answers a window with what it covers: less than asked
+while the agent is younger than the window (``Observed.seconds`` says how much).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,18 +105,76 @@ class _State:
 
 
 @dataclass(frozen=True, slots=True)
-class _StepFigures:
-    p95_s: float | None
+class _Point:
+    """One workload in one frame: a few numbers."""
+
+    calls: float  # total so far
+    in_flight: float | None
+    limit: float | None
+    p95_s: float | None  # of the calls finished since the previous frame
     ttft_p95_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Frame:
     at: float
-    shapes: dict[ShapeKey, tuple[dict[str, float], dict[str, float], float, float]]
-    limits: dict[str, float | None]
-    sheds: dict[str, float]
-    steps: dict[str, _StepFigures]
+    workloads: dict[str, _Point]
+
+
+def _compact(state: _State) -> _State:
+    """A checkpoint's copy of a state: the histograms' counts as arrays, bounds shared."""
+    shapes = {
+        key: _Shape(
+            dict(s.calls),
+            dict(s.tokens),
+            s.cost,
+            s.in_flight,
+            _Packed.of(s.duration),
+            s.duration_sum,
+            _Packed.of(s.ttft),
+            s.ttft_sum,
+            _Packed.of(s.input_tokens),
+            _Packed.of(s.output_tokens),
+        )
+        for key, s in state.shapes.items()
+    }
+    workloads = {
+        name: _Workload(w.limit, w.shed, _Packed.of(w.queue), w.duration_exp, w.ttft_exp)
+        for name, w in state.workloads.items()
+    }
+    return _State(state.at, shapes, workloads)
+
+
+_BOUNDS: dict[tuple[float, ...], tuple[float, ...]] = {}
+
+
+class _Packed(dict[float, float]):
+    """A bucket map stored as one shared bounds tuple and an array of counts.
+
+    It reads like the dict it replaces (``get``, ``items``), so the arithmetic is shared.
+    """
+
+    __slots__ = ("_bounds", "_counts")
+
+    def __init__(self, bounds: tuple[float, ...], counts: array[float]) -> None:
+        super().__init__()
+        self._bounds = bounds
+        self._counts = counts
+
+    @staticmethod
+    def of(buckets: dict[float, float]) -> _Packed:
+        bounds = tuple(sorted(buckets))
+        shared = _BOUNDS.setdefault(bounds, bounds) if len(_BOUNDS) < 1000 else bounds
+        return _Packed(shared, array("d", (buckets[b] for b in bounds)))
+
+    def get(self, bound: float, default: float = 0.0) -> float:  # type: ignore[override]
+        i = bisect.bisect_left(self._bounds, bound)
+        if i < len(self._bounds) and self._bounds[i] == bound:
+            return float(self._counts[i])
+        return default
+
+    def __bool__(self) -> bool:
+        return bool(self._bounds)
 
 
 def _add(into: dict[float, float], series: Series) -> None:
@@ -175,17 +238,19 @@ class TrafficRecorder:
         *,
         history: float = 3600.0,
         max_frames: int = 1440,
+        max_shapes: int = 200,
         checkpoint_interval: float = 60.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.history = history
         self.max_frames = max_frames
+        self.max_shapes = max_shapes
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock or store.clock
         start = self._read(self.clock())
         self._frames: deque[_Frame] = deque([self._frame(start, start)])
-        self._checkpoints: deque[_State] = deque([start])
+        self._checkpoints: deque[_State] = deque([_compact(start)])
         self._last = start
 
     # ---- reading the store -------------------------------------------------------------
@@ -199,7 +264,8 @@ class TrafficRecorder:
                 if family.otel_name in _WANTED:
                     for labels, series in family.series.items():
                         self._read_series(family.otel_name, family.kind, dict(labels), series,
-                                          shapes=shapes, workloads=workloads)  # fmt: skip
+                                          shapes=shapes, workloads=workloads,
+                                          max_shapes=self.max_shapes)  # fmt: skip
             windows = store.windows
             for key, hist in windows.histograms.items():
                 metric, workload = key[0], key[1]
@@ -223,6 +289,7 @@ class TrafficRecorder:
         *,
         shapes: dict[ShapeKey, _Shape],
         workloads: dict[str, _Workload],
+        max_shapes: int,
     ) -> None:
         workload = labels.get(S.LABEL_WORKLOAD, "")
         if name in (S.CONCURRENCY_LIMIT.name, S.QUEUE_WAIT.name, S.QUEUE_SHED.name):
@@ -248,6 +315,8 @@ class TrafficRecorder:
         )
         shape = shapes.get(key)
         if shape is None:
+            if len(shapes) >= max_shapes:
+                return  # a memory bound: Observed.untracked says how many were left out
             shape = shapes[key] = _Shape()
         if name == S.CALLS.name:
             outcome = labels.get(S.LABEL_OUTCOME, Outcome.OK.value)
@@ -295,12 +364,15 @@ class TrafficRecorder:
         return key.workload or foreign_name(key.service, key.model)
 
     def _frame(self, state: _State, previous: _State) -> _Frame:
-        steps: dict[str, _StepFigures] = {}
+        calls: dict[str, float] = {}
+        flights: dict[str, float] = {}
         durations: dict[str, dict[float, float]] = {}
         ttfts: dict[str, dict[float, float]] = {}
         for key, shape in state.shapes.items():
             then = previous.shapes.get(key)
             name = self._name(key)
+            calls[name] = calls.get(name, 0.0) + sum(shape.calls.values())
+            flights[name] = flights.get(name, 0.0) + shape.in_flight
             for into, now_b, then_b in (
                 (durations, shape.duration, then.duration if then else None),
                 (ttfts, shape.ttft, then.ttft if then else None),
@@ -308,6 +380,7 @@ class TrafficRecorder:
                 merged = into.setdefault(name, {})
                 for b, c in _minus(now_b, then_b).items():
                     merged[b] = merged.get(b, 0.0) + c
+        points: dict[str, _Point] = {}
         for name, timed in durations.items():
             wl = state.workloads.get(name)
             before = previous.workloads.get(name)
@@ -324,14 +397,10 @@ class TrafficRecorder:
                 ttft_p95 = exp.quantile(0.95)
             elif exp is None and sum(ttfts[name].values()) >= MIN_STEP_CALLS:
                 ttft_p95 = Hist(ttfts[name]).quantile(0.95)
-            steps[name] = _StepFigures(p95, ttft_p95)
-        return _Frame(
-            state.at,
-            {k: (dict(s.calls), dict(s.tokens), s.cost, s.in_flight) for k, s in state.shapes.items()},
-            {n: w.limit for n, w in state.workloads.items()},
-            {n: w.shed for n, w in state.workloads.items()},
-            steps,
-        )  # fmt: skip
+            points[name] = _Point(
+                calls[name], flights[name], wl.limit if wl else None, p95, ttft_p95
+            )
+        return _Frame(state.at, points)
 
     def sample(self, now: float | None = None) -> None:
         """Take a frame (and a checkpoint when one is due); drop what is past the history."""
@@ -340,7 +409,7 @@ class TrafficRecorder:
         self._frames.append(self._frame(state, self._last))
         self._last = state
         if now - self._checkpoints[-1].at >= self.checkpoint_interval:
-            self._checkpoints.append(state)
+            self._checkpoints.append(_compact(state))
         horizon = now - self.history
         # Keep one frame (and one checkpoint) at or before the horizon: a window's base.
         while len(self._frames) > 2 and (
@@ -363,20 +432,18 @@ class TrafficRecorder:
     # ---- a window ------------------------------------------------------------------------
 
     def observe(self, seconds: float, now: float | None = None) -> Observed:
-        """What the store saw over the last ``seconds`` (up to the history kept)."""
+        """What the store saw over the last ``seconds`` (up to the history kept).
+
+        Totals and histograms are differences from the checkpoint at or before the window's
+        start (a minute's granularity); steps are the frames since that checkpoint.
+        """
         now = self.clock() if now is None else now
-        frames = list(self._frames)
-        base = frames[0]
-        for frame in frames:
-            if frame.at <= now - seconds:
-                base = frame
-            else:
-                break
-        inside = [f for f in frames if f.at > base.at]
-        checkpoint = self._checkpoints[0]
+        base = self._checkpoints[0]
         for ckpt in self._checkpoints:
-            if ckpt.at <= base.at:
-                checkpoint = ckpt
+            if ckpt.at <= now - seconds:
+                base = ckpt
+        inside = [f for f in self._frames if f.at > base.at]
+        samples = [c for c in self._checkpoints if c.at > base.at]
         current = self._read(now)
         covered = max(now - base.at, 1e-9)
         groups: dict[str, list[ShapeKey]] = {}
@@ -385,7 +452,7 @@ class TrafficRecorder:
         workloads: list[WorkloadInput] = []
         for name, keys in sorted(groups.items()):
             tallies = tuple(
-                self._tally(key, current, base, checkpoint, inside) for key in sorted(keys)
+                self._tally(key, current, base, [*samples, current]) for key in sorted(keys)
             )
             if not any(sum(t.calls.values()) for t in tallies):
                 continue  # nothing happened in the window
@@ -399,24 +466,27 @@ class TrafficRecorder:
                     declared,
                     not keys[0].workload,
                     tallies,
-                    self._extras(name, keys, current, base=base, ckpt=checkpoint, inside=inside),
+                    self._extras(name, current, base, inside),
                 )
             )
-        return Observed("agent", covered, tuple(workloads))
+        untracked = 0
+        if len(current.shapes) >= self.max_shapes:
+            untracked = -1  # at the bound: some shapes may be missing (count unknown)
+        return Observed("agent", covered, tuple(workloads), untracked)
 
     @staticmethod
-    def _tally(
-        key: ShapeKey, current: _State, base: _Frame, ckpt: _State, inside: list[_Frame]
-    ) -> Tally:
+    def _tally(key: ShapeKey, current: _State, base: _State, samples: list[_State]) -> Tally:
         shape = current.shapes[key]
-        calls0, tokens0, cost0, _ = base.shapes.get(key, ({}, {}, 0.0, 0.0))
-        then = ckpt.shapes.get(key)
-        flights = [f.shapes[key][3] for f in inside if key in f.shapes]
+        then = base.shapes.get(key)
+        calls0 = then.calls if then else {}
+        tokens0 = then.tokens if then else {}
+        # The shape's in-flight at each checkpoint of the window (and now): per minute.
+        flights = [s.shapes[key].in_flight for s in samples if key in s.shapes]
         return Tally(
             key=key,
             calls={o: max(0.0, v - calls0.get(o, 0.0)) for o, v in shape.calls.items()},
             tokens={t: max(0.0, v - tokens0.get(t, 0.0)) for t, v in shape.tokens.items()},
-            cost_usd=max(0.0, shape.cost - cost0),
+            cost_usd=max(0.0, shape.cost - (then.cost if then else 0.0)),
             duration=_hist(
                 shape.duration,
                 then.duration if then else None,
@@ -432,41 +502,30 @@ class TrafficRecorder:
         )  # fmt: skip
 
     @staticmethod
-    def _extras(
-        name: str,
-        keys: list[ShapeKey],
-        current: _State,
-        *,
-        base: _Frame,
-        ckpt: _State,
-        inside: list[_Frame],
-    ) -> Extras:
+    def _extras(name: str, current: _State, base: _State, inside: list[_Frame]) -> Extras:
         wl = current.workloads.get(name, _Workload())
-        then = ckpt.workloads.get(name)
-        limits = [f.limits.get(name) for f in inside]
-        known = [v for v in limits if v]
+        then = base.workloads.get(name)
+        points = [f.workloads.get(name) for f in inside]
+        known = [p.limit for p in points if p is not None and p.limit]
         steps: list[Step] = []
-        previous = base
-        start = base.at
-        for frame in inside:
-            calls = 0.0
-            flight: float | None = None
-            for key in keys:
-                now_calls = sum(frame.shapes[key][0].values()) if key in frame.shapes else 0.0
-                before = sum(previous.shapes[key][0].values()) if key in previous.shapes else 0.0
-                calls += max(0.0, now_calls - before)
-                if key in frame.shapes:
-                    flight = (flight or 0.0) + frame.shapes[key][3]
-            figures = frame.steps.get(name, _StepFigures(None, None))
+        previous_at, previous_calls = base.at, None
+        for frame, point in zip(inside, points, strict=True):
+            if point is None:
+                previous_at = frame.at
+                continue
+            if previous_calls is None:
+                shapes = [s for k, s in base.shapes.items() if TrafficRecorder._name(k) == name]
+                previous_calls = sum(sum(s.calls.values()) for s in shapes)
             steps.append(
-                Step(frame.at - start, frame.at - previous.at, calls, flight, figures.p95_s,
-                     figures.ttft_p95_s, frame.limits.get(name))
+                Step(frame.at - base.at, frame.at - previous_at,
+                     max(0.0, point.calls - previous_calls), point.in_flight, point.p95_s,
+                     point.ttft_p95_s, point.limit)
             )  # fmt: skip
-            previous = frame
+            previous_at, previous_calls = frame.at, point.calls
         return Extras(
             concurrency_limit=max(known) if known else wl.limit,
             queue_wait=_hist(wl.queue, then.queue if then else None),
-            shed=max(0.0, wl.shed - base.sheds.get(name, 0.0)),
+            shed=max(0.0, wl.shed - (then.shed if then else 0.0)),
             duration=_exp_quantiles(
                 _exp_minus(wl.duration_exp, then.duration_exp if then else None)
             ),

@@ -471,3 +471,65 @@ def test_api_advice_needs_the_token_and_answers_json() -> None:
         with pytest.raises(urllib.error.HTTPError) as wrong:
             urllib.request.urlopen(bad, timeout=10)
         assert wrong.value.code == 400
+
+
+# ---- the agent's recorder --------------------------------------------------------------------
+
+
+def test_the_recorder_turns_store_totals_into_a_window() -> None:
+    """Cumulative points at 5 s intervals become the window's calls, steps and in-flight;
+    frames past the history are dropped and shapes beyond the bound are left out."""
+    from gemini_slo.agent.store import Store
+    from gemini_slo.agent.testing import gauge_metric, otlp_request, sum_metric
+    from gemini_slo.agent.traffic_recorder import TrafficRecorder
+
+    clock = [1000.0]
+    store = Store(clock=lambda: clock[0])
+    recorder = TrafficRecorder(store, history=60.0, checkpoint_interval=20.0)
+
+    def attrs(workload: str) -> dict[str, str]:
+        return {
+            signals.ATTR_WORKLOAD: workload,
+            signals.ATTR_MODE: "latency",
+            signals.ATTR_OPERATION: "generate_content",
+            signals.ATTR_PROVIDER: "gcp.gemini",
+            signals.ATTR_REQUEST_MODEL: CHAT_MODEL,
+        }
+
+    for i in range(1, 5):
+        clock[0] += 5.0
+        a = attrs("chat")
+        store.ingest(
+            otlp_request(
+                [
+                    sum_metric(
+                        signals.CALLS.name,
+                        [({**a, signals.ATTR_OUTCOME: "ok"}, 10.0 * i)],
+                        time_=i + 2,
+                    ),
+                    gauge_metric(signals.REQUESTS_IN_FLIGHT.name, [(a, float(i))], time_=i + 2),
+                ]
+            )
+        )
+        recorder.sample()
+    observed = recorder.observe(3600.0)
+    (chat,) = observed.workloads
+    assert observed.seconds == pytest.approx(20.0)
+    assert sum(chat.tallies[0].calls.values()) == pytest.approx(40.0)
+    assert [s.calls for s in chat.extras.steps] == [10.0, 10.0, 10.0, 10.0]
+    assert [s.in_flight for s in chat.extras.steps] == [1.0, 2.0, 3.0, 4.0]
+    # An hour later only the frames of the history are kept (one at its edge as a base).
+    clock[0] += 3600.0
+    recorder.sample()
+    assert recorder.frames == 2
+    # The shape bound: a second workload is not followed, and the advice says so.
+    small = TrafficRecorder(store, max_shapes=1)
+    b = attrs("batch")
+    store.ingest(
+        otlp_request(
+            [sum_metric(signals.CALLS.name, [({**b, signals.ATTR_OUTCOME: "ok"}, 5.0)], time_=9)]
+        )
+    )
+    seen = small.observe(60.0)
+    assert len({w.name for w in seen.workloads}) <= 1 and seen.untracked
+    assert any("left out" in n for n in analyse(seen).notes)
