@@ -109,11 +109,14 @@ class Interference:
 
 
 def _points(latency: Traffic, other: Traffic, ttft: bool) -> list[tuple[float, float]]:
+    # Steps are matched by their time: a workload that appeared later has fewer of them.
+    theirs = {round(s.end, 3): s.in_flight for s in other.steps}
     out = []
-    for mine, theirs in zip(latency.steps, other.steps, strict=False):
+    for mine in latency.steps:
         y = mine.ttft_p95_s if ttft else mine.p95_s
-        if y is not None and theirs.in_flight is not None and math.isfinite(y):
-            out.append((theirs.in_flight, y))
+        x = theirs.get(round(mine.end, 3))
+        if y is not None and x is not None and math.isfinite(y):
+            out.append((x, y))
     return out
 
 

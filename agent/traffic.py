@@ -352,7 +352,9 @@ def profile(
         ttft_share = min(1.0, ttft.mean / duration.mean)
     flights = [t.in_flight_mean for t in tallies if t.in_flight_mean is not None]
     peaks = [t.in_flight_peak for t in tallies if t.in_flight_peak is not None]
-    in_flight_mean = sum(flights) if flights else None
+    stepped = [s.in_flight for s in extras.steps if s.in_flight is not None]
+    # The workload's steps when there are some (every sample); else its shapes' means.
+    in_flight_mean = statistics.fmean(stepped) if stepped else (sum(flights) if flights else None)
     limit = extras.concurrency_limit
     cost = sum(t.cost_usd for t in tallies)
     billable = sum(tokens.get(k, 0.0) for k in _BILLABLE)

@@ -533,3 +533,17 @@ def test_the_recorder_turns_store_totals_into_a_window() -> None:
     seen = small.observe(60.0)
     assert len({w.name for w in seen.workloads}) <= 1 and seen.untracked
     assert any("left out" in n for n in analyse(seen).notes)
+
+
+def test_steps_are_matched_by_time_when_one_workload_starts_later() -> None:
+    """The other workload's steps start later: points pair the same instants, not indexes."""
+    xs = [0.0, 4.0, 8.0, 12.0, 16.0, 0.0, 8.0, 16.0]
+    chat_steps = tuple(Step(float(i), 1.0, 10.0, 1.0, 0.2, 0.15) for i in range(4)) + tuple(
+        Step(float(4 + i), 1.0, 10.0, 1.0, 0.2 + 0.02 * x, 0.15) for i, x in enumerate(xs)
+    )
+    batch_steps = tuple(Step(float(4 + i), 1.0, 5.0, x, None, None) for i, x in enumerate(xs))
+    chat = _with_steps(_traffic("chat", streamed=True), chat_steps)
+    batch = _with_steps(_traffic("batch", streamed=False), batch_steps)
+    found = interference(chat, batch, "pool shared")
+    assert found.detected and found.p95 is not None and found.p95.n == len(xs)
+    assert found.p95.slope == pytest.approx(0.02)
