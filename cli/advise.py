@@ -30,8 +30,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.cli.errors import CommandError, reports_errors
+from gemini_slo.cli.inputs import load_spec_file, read_token_file
 from gemini_slo.contract.durations import parse_duration
-from gemini_slo.contract.spec import SloSpec, SpecError, load_spec
+from gemini_slo.contract.spec import SloSpec
 from rich.console import Console
 from rich.table import Table
 
@@ -217,22 +219,24 @@ def render(advice: dict[str, Any], console: Console) -> None:
         console.print(advice["slo_yaml"], markup=False, highlight=False)
 
 
+@reports_errors("advise")
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``gemini-slo advise``."""
     try:
         parse_duration(args.window)
+        if args.step:
+            parse_duration(args.step)
         pools = _pools(args.pool)
-        spec = load_spec(args.spec) if args.spec else None
-    except (ValueError, SpecError, OSError) as exc:
-        print(f"gemini-slo advise: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    spec = load_spec_file(args.spec) if args.spec else None
+    token = read_token_file(args.token_file) if args.token_file is not None else None
     try:
         if args.prometheus:
             advice = from_prometheus(
                 args.prometheus, args.window, spec, pools, step=args.step, timeout=args.timeout
             )
         else:
-            token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
             agent = args.agent or DEFAULT_AGENT
             advice = fetch_advice(agent, args.window, pools, token, args.timeout)
             if spec is not None:
