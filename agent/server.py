@@ -12,6 +12,8 @@ scrape one 127.0.0.1:9464):
   encoding, 503 while shutting down or too busy (retryable, per the OTLP specification).
 * ``GET /metrics``: the Prometheus text exposition (token required when one is set).
 * ``GET /api/slo``: JSON SLO status per workload (token required when one is set).
+* ``GET /api/advice?window=1h``: the mode advisor's JSON (``advice.py``; token as above);
+  ``pool=NAME:MODEL,MODEL`` (repeatable) names models that share a pool.
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (listening and not shutting down).
 
 The event loop only moves bytes: decoding, merging, rendering and the periodic work run
@@ -44,6 +46,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from gemini_slo.agent import connections, state_file
+from gemini_slo.agent.advisor import Advisor
 from gemini_slo.agent.exposition import StoreCollector, make_registry
 from gemini_slo.agent.log_limits import LogLimiter, limit_library_logs
 from gemini_slo.agent.otlp_decode import (
@@ -143,7 +146,10 @@ class Agent:
             config.limits, windows=self.windows, self_metrics=self.self_metrics, spec=spec
         )
         self.slo = SloStatus(spec, self.store)
-        self.collector = StoreCollector(self.store, extra=self.slo.metrics)
+        self.advisor = Advisor(self.store, spec)
+        self.collector = StoreCollector(
+            self.store, extra=lambda: [*self.slo.metrics(), *self.advisor.metrics()]
+        )
         self.registry = make_registry(self.collector)
         self.log_limiter = LogLimiter(config.log_interval)
         self.ingest_pool = WorkerPool("ingest", config.workers, config.max_pending_exports)
@@ -177,6 +183,7 @@ class Agent:
         app.router.add_post("/v1/metrics", self.handle_export)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/api/slo", self.handle_slo)
+        app.router.add_get("/api/advice", self.handle_advice)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
         return app
@@ -279,6 +286,7 @@ class Agent:
         """Window snapshot, expiry, and the state file when due (on the read worker)."""
         with self.store.lock:
             self.windows.tick()
+        self.advisor.sample()
         dropped = self.store.expire()
         if dropped:
             log.info("series expired", count=dropped)
@@ -512,6 +520,27 @@ class Agent:
         except Busy:
             return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "1"})
         return web.Response(text=text, content_type="application/json")
+
+    async def handle_advice(self, request: web.Request) -> web.Response:
+        """GET /api/advice."""
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": "missing or invalid bearer token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="gemini-slo"'},
+            )
+        window = request.query.get("window", "1h")
+        pools = {}
+        for item in request.query.getall("pool", []):
+            name, _, models = item.partition(":")
+            pools[name] = tuple(m for m in models.split(",") if m)
+        try:
+            advice = self.advisor.advice(window, pools)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.Response(
+            text=json.dumps(advice, allow_nan=False, default=str), content_type="application/json"
+        )
 
     async def handle_healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process answers."""

@@ -7,7 +7,8 @@ import asyncio
 import signal
 
 import structlog
-from gemini_slo.emulator.profile import ProfileError, load_profile
+from gemini_slo.emulator.capacity import Pool
+from gemini_slo.emulator.profile import Profile, ProfileError, load_profile, with_pools
 from gemini_slo.emulator.server import (
     DEFAULT_MAX_BODY_BYTES,
     Emulator,
@@ -32,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-quotas", action="store_true", help="disable RPM/TPM quotas")
     parser.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="NAME=CAPACITY:MODEL,MODEL",
+        help="put models in a capacity pool whose latency grows with its requests in flight "
+        "(repeatable; e.g. shared=16:gemini-2.5-flash,gemini-2.5-flash-lite)",
+    )
+    parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request size limit"
     )
 
@@ -50,6 +59,7 @@ async def _serve(emulator: Emulator, host: str, port: int) -> None:
         models=[m.name for m in emulator.profile.unique_models()],
         time_scale=emulator.config.time_scale,
         quotas=emulator.config.quotas,
+        pools={name: pool.capacity for name, pool in emulator.profile.pools.items()},
     )
     try:
         await stop.wait()
@@ -59,10 +69,29 @@ async def _serve(emulator: Emulator, host: str, port: int) -> None:
         log.info("emulator_stopped", **emulator.stats.snapshot())
 
 
+def _with_pool_options(profile: Profile, options: list[str]) -> Profile:
+    pools: dict[str, Pool] = {}
+    members: dict[str, str] = {}
+    for option in options:
+        name, _, rest = option.partition("=")
+        capacity, _, models = rest.partition(":")
+        try:
+            pool = Pool(name, float(capacity))
+        except ValueError:
+            pool = None
+        if not name or pool is None or pool.capacity <= 0 or not models:
+            raise ProfileError(f"--pool {option!r}: expected NAME=CAPACITY:MODEL,MODEL")
+        pools[name] = pool
+        members.update(dict.fromkeys(models.split(","), name))
+    return with_pools(profile, pools, members)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the emulator in the foreground; exit status 0 on a clean stop, 2 on bad options."""
     try:
         profile = load_profile(args.profile)
+        if args.pool:
+            profile = _with_pool_options(profile, args.pool)
     except (ProfileError, OSError) as exc:
         log.error("bad_profile", error=str(exc))
         return 2

@@ -32,6 +32,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulate": ("gemini_slo.cli.emulate", "serve a local Gemini API emulator"),
     "agent": ("gemini_slo.cli.agent", "run the collector agent (OTLP in, /metrics out)"),
     "status": ("gemini_slo.cli.status", "print each workload's SLO status from an agent"),
+    "advise": (
+        "gemini_slo.cli.advise",
+        "which mode each workload really is, objectives to start from",
+    ),
     "generate": ("gemini_slo.cli.generate", "generate rules, routes and dashboards from slo.yaml"),
     "load": ("gemini_slo.cli.load", "run a reference latency or throughput load"),
     "demo": ("gemini_slo.cli.demo", "run the whole stack on the example spec"),

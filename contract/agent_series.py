@@ -53,6 +53,24 @@ PERCENTILE_HELP: dict[str, str] = {
     "over a sliding window, from the merged exponential histograms (calls without error.type).",
 }
 
+# The mode advisor (gemini_slo.agent.advice; /api/advice, gemini-slo advise).
+
+#: Label of the advisor's series: the mode the workload declares (spec, else its mode label).
+LABEL_DECLARED = "declared"
+#: Label of the advisor's series: the verdict (latency, throughput, hybrid, unknown).
+LABEL_OBSERVED = "observed"
+#: The window the agent's advisor series are computed over.
+ADVICE_WINDOW = "1h"
+#: 1 per observed workload, with its declared and observed mode as labels.
+#: Labels: workload, declared, observed.
+ADVICE_MODE = "gemini_slo_advice_mode"
+#: The verdict's score: -1 (every figure says latency) to +1 (every one says throughput).
+#: Labels: workload.
+ADVICE_SCORE = "gemini_slo_advice_score"
+#: 1 when the declared mode contradicts the verdict (a hybrid contradicts both), else 0.
+#: Labels: workload.
+ADVICE_MISMATCH = "gemini_slo_advice_mismatch"
+
 # The agent's own health.
 AGENT_PREFIX = "gemini_slo_agent_"
 

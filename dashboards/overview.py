@@ -2,7 +2,9 @@
 
 A table lists each workload with its mode, lowest error budget left and firing alerts,
 the workload name linking to its mode's dashboard; one stat per workload repeats the
-state with a direct link.
+state with a direct link. A row of verdicts shows, per observed workload, the mode it
+declares beside the mode its traffic shows (the agent's advisor, ``gemini-slo advise``),
+with hybrids and contradictions counted.
 """
 
 from __future__ import annotations
@@ -51,6 +53,58 @@ def _link(mode_dashboard: str, workload: str) -> db.DashboardLink:
         .type(dm.DashboardLinkType.LINK)
         .url(f"/d/{mode_dashboard}?var-workload={workload}&${{{DATASOURCE_VAR}:queryparam}}")
         .keep_time(True)
+    )
+
+
+def _verdict_row(g: Grid) -> None:
+    """Declared mode vs the mode the traffic shows, per observed workload."""
+    every = f'{q.WORKLOAD}=~".+"'
+    by_workload = f"max by ({q.WORKLOAD})"
+    labels = f"{q.WORKLOAD}, {agent_series.LABEL_DECLARED}, {agent_series.LABEL_OBSERVED}"
+    g.row("Mode verdicts")
+    verdicts = table_panel(
+        "Declared mode vs observed",
+        [
+            Query(f"max by ({labels}) ({q.sel(agent_series.ADVICE_MODE, every)})", instant=True),
+            Query(f"{by_workload} ({q.sel(agent_series.ADVICE_SCORE, every)})", instant=True),
+            Query(f"{by_workload} ({q.sel(agent_series.ADVICE_MISMATCH, every)})", instant=True),
+        ],
+        "Per observed workload over the agent's last "
+        f"{agent_series.ADVICE_WINDOW}: the mode it declares (spec, else its mode label) and "
+        "the mode its traffic shows (latency, throughput or hybrid), the advisor's score "
+        "(-1 every figure says latency, +1 every one says throughput) and 1 when they "
+        "contradict. `gemini-slo advise` gives the reasons, a split for hybrids, "
+        "interference and objectives to start from.",
+    )
+    verdicts = verdicts.with_transformation(
+        dm.DataTransformerConfig(id_val="merge", options={})
+    ).with_transformation(
+        dm.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {"Time": True, "Value #A": True},
+                "renameByName": {
+                    q.WORKLOAD: "workload",
+                    agent_series.LABEL_DECLARED: "declared",
+                    agent_series.LABEL_OBSERVED: "observed",
+                    "Value #B": "score",
+                    "Value #C": "contradicts",
+                },
+            },
+        )
+    )
+    g.add(verdicts, w=16, h=6)
+    g.add(
+        stat_panel(
+            "Workloads whose traffic contradicts their mode",
+            [Query(f"sum({q.sel(agent_series.ADVICE_MISMATCH, every)})")],
+            "none",
+            "How many observed workloads declare one mode and show another (a hybrid "
+            "contradicts both): run `gemini-slo advise` for the reasons and a split.",
+            steps((None, GREEN), (1.0, YELLOW)),
+        ),
+        w=8,
+        h=6,
     )
 
 
@@ -113,6 +167,8 @@ def build(spec: SloSpec) -> Dashboard:
         ],
     )
     g.add(workloads_table, w=24, h=4 + 2 * len(spec.workloads))
+
+    _verdict_row(g)
 
     g.row("SLO state per workload")
     for w in spec.workloads:

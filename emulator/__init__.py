@@ -3,7 +3,8 @@
 The real google-genai SDK talks to it over HTTP (``HttpOptions(base_url=...)``), so tests,
 the demo and benchmarks exercise real client traffic. One concern per module:
 
-- ``profile`` + ``profiles.yaml``: per-model latency model, thinking and quotas, as data
+- ``profile`` + ``profiles.yaml``: per-model latency model, thinking, quotas and pools, as data
+- ``capacity``: pools whose latency degrades with their requests in flight (docs/emulator.md)
 - ``model``: the seeded generator (token rule, filler text, plans, prompt markers)
 - ``faults``: the run-time fault registry; ``quota``: RPM/TPM windows
 - ``errors``: the API's error JSON; ``schema``: request validation

@@ -282,8 +282,14 @@ def make_plan(
     markers: Markers,
     knobs: Knobs,
     time_scale: float,
+    congestion: tuple[float, float] | None = None,
 ) -> Plan:
-    """Draw one response. ``time_scale`` scales the model's latencies (not fault delays)."""
+    """Draw one response. ``time_scale`` scales the model's latencies (not fault delays).
+
+    ``congestion`` is the model's pool at this request's load (``capacity.Pool.factors``):
+    time to first token is multiplied by its first factor, the decode rate divided by the
+    second. None (no pool) leaves the draw exactly as it is without one.
+    """
     response_id = base64.urlsafe_b64encode(rng.getrandbits(120).to_bytes(15, "big")).decode()
     cached = model.cached_content_tokens if cached_content else 0
     prompt = prompt_tokens + cached
@@ -292,6 +298,9 @@ def make_plan(
     ttft = _lognormal(rng, model.ttft_median_s, model.ttft_sigma)
     rate = model.decode_tokens_per_s * knobs.token_rate_factor
     rate *= math.exp(rng.gauss(0.0, model.decode_jitter)) if model.decode_jitter else 1.0
+    if congestion is not None:
+        ttft *= congestion[0]
+        rate /= congestion[1]
     scale = time_scale * knobs.latency_factor
     first_delay = ttft * scale + knobs.extra_delay_s
     if markers.block or knobs.block:

@@ -1,4 +1,4 @@
-"""Emulator profiles: the latency model, output lengths, thinking and quotas of each model, as data.
+"""Emulator profiles: the latency model, output lengths, thinking, quotas and capacity, as data.
 
 A profile is a YAML file (the default ships as ``profiles.yaml`` beside this module; its
 header documents every field). It is loaded into frozen dataclasses once at start-up and
@@ -7,12 +7,13 @@ never mutated: run-time changes (faults, quota overrides) live in their own regi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from gemini_slo.emulator.capacity import POOL_KEYS, Pool
 
 PROFILE_VERSION = "gemini-slo/emulator-profile/v1"
 
@@ -35,6 +36,8 @@ _MODEL_KEYS = {
     "output_token_limit",
     "embedding_dimensions",
     "aliases",
+    "pool",
+    "capacity",
 }
 _THINKING_KEYS = {"default_on", "can_disable", "tokens_median", "tokens_sigma", "max_budget"}
 
@@ -77,6 +80,8 @@ class ModelProfile:
     output_token_limit: int
     embedding_dimensions: int = 768
     aliases: tuple[str, ...] = ()
+    pool: str | None = None
+    """The pool whose capacity this model's requests share (None: load costs nothing)."""
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -92,6 +97,7 @@ class Profile:
 
     models: dict[str, ModelProfile] = field(default_factory=dict)
     source: str = "<memory>"
+    pools: dict[str, Pool] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelProfile | None:
         """The model served under ``name`` (a ``models/`` prefix is accepted), or None."""
@@ -114,7 +120,30 @@ def _num(data: dict[str, Any], key: str, where: str, *, positive: bool = False) 
     return float(value)
 
 
-def _model(name: str, raw: Any, defaults: dict[str, Any]) -> ModelProfile:
+def _pool(name: str, raw: Any, where: str) -> Pool:
+    if not isinstance(raw, dict) or set(raw) - POOL_KEYS or "capacity" not in raw:
+        raise ProfileError(f"{where}: a pool is {{capacity, knee, ttft_gain, decode_gain}}")
+    knee = _num(raw, "knee", where) if "knee" in raw else None
+    if knee is not None and not knee < 1:
+        raise ProfileError(f"{where}: 'knee' must be < 1 (a share of the capacity)")
+    gains = {k: _num(raw, k, where) for k in ("ttft_gain", "decode_gain") if k in raw}
+    return Pool(
+        name,
+        _num(raw, "capacity", where, positive=True),
+        **({"knee": knee} if knee is not None else {}),
+        **gains,
+    )
+
+
+def _pools(raw: Any, source: str) -> dict[str, Pool]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{source}: 'pools' must be a mapping of pool names")
+    return {str(name): _pool(str(name), body, f"pools.{name}") for name, body in raw.items()}
+
+
+def _model(name: str, raw: Any, defaults: dict[str, Any], pools: dict[str, Pool]) -> ModelProfile:
     where = f"models.{name}"
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: must be a mapping")
@@ -154,6 +183,16 @@ def _model(name: str, raw: Any, defaults: dict[str, Any]) -> ModelProfile:
     aliases = data.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise ProfileError(f"{where}: 'aliases' must be a list of names")
+    pool = raw.get("pool")  # never from `defaults`: one shared pool for all is explicit
+    if "capacity" in raw:
+        if name in pools:
+            raise ProfileError(f"{where}: its own pool would shadow the pool {name!r}")
+        if pool is not None:
+            raise ProfileError(f"{where}: give 'pool' (a shared pool) or 'capacity', not both")
+        pools[name] = _pool(name, {"capacity": raw["capacity"]}, where)
+        pool = name
+    elif pool is not None and (not isinstance(pool, str) or pool not in pools):
+        raise ProfileError(f"{where}: 'pool' {pool!r} is not one of the profile's pools")
     return ModelProfile(
         name=name,
         display_name=str(data.get("display_name", name)),
@@ -174,6 +213,7 @@ def _model(name: str, raw: Any, defaults: dict[str, Any]) -> ModelProfile:
         output_token_limit=int(_num(data, "output_token_limit", where, positive=True)),
         embedding_dimensions=int(data.get("embedding_dimensions", 768)),
         aliases=tuple(aliases),
+        pool=pool,
     )
 
 
@@ -188,14 +228,35 @@ def parse_profile(document: Any, source: str = "<memory>") -> Profile:
     raw_models = document.get("models")
     if not isinstance(defaults, dict) or not isinstance(raw_models, dict) or not raw_models:
         raise ProfileError(f"{source}: needs a 'models' mapping (and 'defaults' is a mapping)")
+    pools = _pools(document.get("pools"), source)
     models: dict[str, ModelProfile] = {}
     for name, raw in raw_models.items():
-        model = _model(str(name), raw, defaults)
+        model = _model(str(name), raw, defaults, pools)
         for key in (model.name, *model.aliases):
             if key in models:
                 raise ProfileError(f"{source}: model name {key!r} defined twice")
             models[key] = model
-    return Profile(models=models, source=source)
+    return Profile(models=models, source=source, pools=pools)
+
+
+def with_pools(profile: Profile, pools: dict[str, Pool], members: dict[str, str]) -> Profile:
+    """A copy of ``profile`` with ``pools`` added and each model of ``members`` in its pool.
+
+    ``members`` maps a served model name to a pool name, e.g. two models in one pool::
+
+        shared = Pool("shared", capacity=16)
+        with_pools(load_profile(), {"shared": shared},
+                   {"gemini-2.5-flash": "shared", "gemini-2.5-flash-lite": "shared"})
+    """
+    all_pools = {**profile.pools, **pools}
+    for member, pool_name in members.items():
+        if profile.get(member) is None or pool_name not in all_pools:
+            raise ProfileError(f"with_pools: unknown model {member!r} or pool {pool_name!r}")
+    models: dict[str, ModelProfile] = {}
+    for key, model in profile.models.items():
+        pool = members.get(model.name, model.pool)
+        models[key] = model if pool == model.pool else replace(model, pool=pool)
+    return Profile(models=models, source=profile.source, pools=all_pools)
 
 
 def load_profile(path: str | Path | None = None) -> Profile:

@@ -32,7 +32,8 @@ Admin API (JSON in, JSON out), under ``/_emulator/``:
   may also be nested under ``"params"``) -> ``201 {"id": "f1", ...}``; kinds in ``faults.py``
 - ``GET /_emulator/faults`` -> ``{"faults": [...]}`` (live ones only)
 - ``DELETE /_emulator/faults/{id}`` (404 if unknown), ``DELETE /_emulator/faults`` (all)
-- ``GET /_emulator/stats`` -> ground truth (see ``stats.py``); ``POST /_emulator/reset`` zeroes it
+- ``GET /_emulator/stats`` -> ground truth (see ``stats.py``; plus ``pools``: capacity, in flight
+  and peak per pool, when the profile has pools); ``POST /_emulator/reset`` zeroes it
   and the quota windows, and restarts the seeded sequence (faults stay)
 - ``GET /_emulator/quotas``; ``POST /_emulator/quotas`` ``{"model": m, "rpm": n, "tpm": n}``
 - ``GET /_emulator/health`` -> ``{"status": "ok", "seed": n, "models": [...]}``
@@ -50,6 +51,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from gemini_slo.emulator.capacity import PoolBook
 from gemini_slo.emulator.errors import (
     ApiError,
     injected_error,
@@ -137,6 +139,7 @@ class Emulator:
             enabled=self.config.quotas,
         )
         self.stats = Stats()
+        self.pools = PoolBook(self.profile.pools)
         self._sequence: dict[str, int] = {}
 
     # -- helpers -------------------------------------------------------------------------
@@ -151,6 +154,7 @@ class Emulator:
         """Zero the ground truth, the quota windows and the per-model sequence numbers."""
         self.stats.reset()
         self.quotas.reset()
+        self.pools.reset_peaks()
         self._sequence.clear()
 
     def _check_key(self, request: web.Request) -> None:
@@ -240,20 +244,30 @@ class Emulator:
                 # extra_delay + error_rate = an error after a wait (a gateway's 504, say).
                 await asyncio.sleep(decision.knobs.extra_delay_s)
             raise injected_error(error, retry_delay_s=decision.retry_delay_s)
-        plan = make_plan(
-            rng,
-            model,
-            prompt_tokens=prompt_tokens,
-            generation_config=req["generationConfig"],
-            cached_content=bool(req.get("cachedContent")),
-            markers=markers,
-            knobs=decision.knobs,
-            time_scale=self.config.time_scale,
-        )
-        self.quotas.admit(model.name, plan.prompt_tokens)
-        if stream:
-            return await self._stream(request, model, plan, decision, sent)
-        return await self._generate(model, plan)
+        pool = self.profile.pools.get(model.pool) if model.pool is not None else None
+        congestion = None
+        if pool is not None:
+            # In the pool from the plan to the answer (see capacity.py).
+            congestion = pool.factors(self.pools.enter(pool.name))
+        try:
+            plan = make_plan(
+                rng,
+                model,
+                prompt_tokens=prompt_tokens,
+                generation_config=req["generationConfig"],
+                cached_content=bool(req.get("cachedContent")),
+                markers=markers,
+                knobs=decision.knobs,
+                time_scale=self.config.time_scale,
+                congestion=congestion,
+            )
+            self.quotas.admit(model.name, plan.prompt_tokens)
+            if stream:
+                return await self._stream(request, model, plan, decision, sent)
+            return await self._generate(model, plan)
+        finally:
+            if pool is not None:
+                self.pools.leave(pool.name)
 
     async def _stall(self, decision: Decision) -> None:
         # Hold the request without answering. aiohttp cancels the handler when the client
@@ -454,8 +468,11 @@ class Emulator:
         return web.json_response({"cleared": fault_id})
 
     async def admin_stats(self, request: web.Request) -> web.Response:
-        """``GET /_emulator/stats``."""
-        return web.json_response(self.stats.snapshot())
+        """``GET /_emulator/stats`` (with ``pools`` when the profile has any)."""
+        snapshot = self.stats.snapshot()
+        if self.profile.pools:
+            snapshot["pools"] = self.pools.snapshot()
+        return web.json_response(snapshot)
 
     async def admin_reset(self, request: web.Request) -> web.Response:
         """``POST /_emulator/reset``."""

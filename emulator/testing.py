@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from gemini_slo.emulator.profile import load_profile
+from gemini_slo.emulator.profile import Profile, load_profile
 from gemini_slo.emulator.server import Emulator, EmulatorConfig, start_server
 
 
@@ -75,8 +75,12 @@ class EmulatorHandle:
         return [f.to_json(now) for f in self.emulator.faults.active(now)]
 
     def stats(self) -> dict[str, Any]:
-        """Ground truth (shape and definitions: ``gemini_slo.emulator.stats``)."""
-        return self.emulator.stats.snapshot()
+        """Ground truth (shape and definitions: ``gemini_slo.emulator.stats``; ``pools`` too
+        when the profile has pools, as the admin API answers)."""
+        snapshot = self.emulator.stats.snapshot()
+        if self.emulator.profile.pools:
+            snapshot["pools"] = self.emulator.pools.snapshot()
+        return snapshot
 
     def reset_stats(self) -> None:
         """Zero the ground truth and the quota windows (and the seed sequence numbers)."""
@@ -87,15 +91,22 @@ class EmulatorHandle:
         self.emulator.quotas.set_limits(model, rpm, tpm)
 
 
-def _make_emulator(seed: int, profile: str | Path | None, options: dict[str, Any]) -> Emulator:
-    return Emulator(EmulatorConfig(seed=seed, profile=load_profile(profile), **options))
+def _make_emulator(
+    seed: int, profile: str | Path | Profile | None, options: dict[str, Any]
+) -> Emulator:
+    loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+    return Emulator(EmulatorConfig(seed=seed, profile=loaded, **options))
 
 
 @contextmanager
 def running_emulator(
-    seed: int = 0, profile: str | Path | None = None, **options: Any
+    seed: int = 0, profile: str | Path | Profile | None = None, **options: Any
 ) -> Iterator[EmulatorHandle]:
-    """Serve an emulator on 127.0.0.1 (free port) from a background thread while in the block."""
+    """Serve an emulator on 127.0.0.1 (free port) from a background thread while in the block.
+
+    ``profile`` is a profile file, a loaded :class:`~gemini_slo.emulator.profile.Profile`
+    (e.g. from ``profile.with_pools``), or None for the shipped one.
+    """
     emulator = _make_emulator(seed, profile, options)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -135,7 +146,7 @@ def running_emulator(
 
 @asynccontextmanager
 async def async_running_emulator(
-    seed: int = 0, profile: str | Path | None = None, **options: Any
+    seed: int = 0, profile: str | Path | Profile | None = None, **options: Any
 ) -> AsyncIterator[EmulatorHandle]:
     """Serve an emulator from the current event loop while in the block."""
     emulator = _make_emulator(seed, profile, options)

@@ -19,7 +19,7 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for name in ("emulate", "agent", "status", "generate", "load", "demo"):
+    for name in ("emulate", "agent", "status", "advise", "generate", "load", "demo"):
         assert name in out
 
 
@@ -58,6 +58,7 @@ def test_bare_folder_import_is_refused() -> None:
 
 
 SPEC_OPTION = {
+    "advise": ["advise", "--agent", "http://127.0.0.1:9", "--spec"],
     "generate": ["generate", "--spec"],
     "load": ["load", "--mode", "latency", "--no-export", "--spec"],
     "agent": ["agent", "--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--config"],
@@ -128,6 +129,7 @@ def test_a_spec_without_read_permission_is_one_line(
         (["emulate", "--see", "1"], "--see"),
         (["agent", "--token", "x"], "--token"),
         (["status", "--timeo", "1"], "--timeo"),
+        (["advise", "--wind", "1h"], "--wind"),
         (["generate", "--chec"], "--chec"),
         (["load", "--mode", "latency", "--dur", "1"], "--dur"),
         (["demo", "--hol"], "--hol"),

@@ -179,7 +179,7 @@ def test_provisioning(spec: SloSpec) -> None:
 
 
 def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
-    """Series only the agent or an admission queue exposes: percentiles and queue depth."""
+    """Series only the agent or an admission queue exposes: percentiles, queue depth, verdicts."""
     out = []
     for w in spec.workloads:
         base = f'gemini_slo_workload="{w.name}",gemini_slo_mode="{w.mode.value}"'
@@ -191,6 +191,11 @@ def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
         depth = signals.QUEUE_DEPTH.prometheus
         labels = f'{base},gemini_slo_queue="default",job="gemini-slo",instance="app-0"'
         out.append({"series": f"{depth}{{{labels}}}", "values": f"3+0x{steps}"})
+        workload = f'gemini_slo_workload="{w.name}"'
+        verdict = f'{workload},declared="{w.mode.value}",observed="{w.mode.value}"'
+        out.append({"series": f"{agent_series.ADVICE_MODE}{{{verdict}}}", "values": f"1+0x{steps}"})
+        for metric in (agent_series.ADVICE_SCORE, agent_series.ADVICE_MISMATCH):
+            out.append({"series": f"{metric}{{{workload}}}", "values": f"0+0x{steps}"})
     return out
 
 

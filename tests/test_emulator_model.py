@@ -260,3 +260,93 @@ def test_plan_invariants(
         assert (plan.output_tokens, plan.finish_reason) == (wanted, "STOP")
     else:
         assert plan.finish_reason in ("STOP", "MAX_TOKENS")
+
+
+# ---- capacity: pools whose latency degrades with load ---------------------------------
+
+
+def test_pool_factors_follow_the_documented_shape() -> None:
+    """No cost below the knee, linear to the capacity, queueing and sharing past it."""
+    from gemini_slo.emulator.capacity import Pool
+
+    pool = Pool("p", capacity=10, knee=0.5, ttft_gain=1.5, decode_gain=0.5)
+    assert pool.factors(1) == (1.0, 1.0)
+    assert pool.factors(5) == (1.0, 1.0)  # at the knee
+    ttft, decode = pool.factors(10)  # full: congestion 1
+    assert math.isclose(ttft, 2.5) and math.isclose(decode, 1.5)
+    ttft, decode = pool.factors(20)  # twice the capacity: congestion 3, decode shared by 2
+    assert math.isclose(ttft, 1 + 1.5 * 3) and math.isclose(decode, 1.5 * 2)
+    previous = (0.0, 0.0)
+    for n in range(1, 40):
+        current = pool.factors(n)
+        assert current[0] >= previous[0] and current[1] >= previous[1]
+        previous = current
+
+
+def test_profile_pools_and_own_capacity() -> None:
+    """`pools` + `pool:` share a pool between models; `capacity:` gives a model its own."""
+    profile = parse_profile(
+        {
+            "pools": {"shared": {"capacity": 8, "ttft_gain": 2}},
+            "models": {
+                "a": {"ttft_median_s": 0.1, "ttft_sigma": 0, "pool": "shared"},
+                "b": {"ttft_median_s": 0.1, "ttft_sigma": 0, "pool": "shared"},
+                "c": {"ttft_median_s": 0.1, "ttft_sigma": 0, "capacity": 4},
+                "d": {"ttft_median_s": 0.1, "ttft_sigma": 0},
+            },
+        }
+    )
+    assert [profile.get(m).pool for m in "abcd"] == ["shared", "shared", "c", None]  # type: ignore[union-attr]
+    assert profile.pools["shared"].capacity == 8 and profile.pools["shared"].ttft_gain == 2
+    assert profile.pools["c"].capacity == 4
+    for bad, fragment in [
+        ({"pool": "nope"}, "not one of the profile's pools"),
+        ({"pool": "shared", "capacity": 3}, "not both"),
+    ]:
+        with pytest.raises(ProfileError, match=fragment):
+            parse_profile(
+                {
+                    "pools": {"shared": {"capacity": 8}},
+                    "models": {"m": {"ttft_median_s": 0.1, "ttft_sigma": 0, **bad}},
+                }
+            )
+    with pytest.raises(ProfileError, match="knee"):
+        parse_profile(
+            {
+                "pools": {"p": {"capacity": 2, "knee": 1}},
+                "models": {"m": {"ttft_median_s": 0, "ttft_sigma": 0}},
+            }
+        )
+
+
+def test_the_default_profile_has_no_pools() -> None:
+    """Today's figures stay as they were: no shipped model's latency depends on load."""
+    assert PROFILE.pools == {}
+    assert all(m.pool is None for m in PROFILE.unique_models())
+
+
+def test_congestion_slows_a_plan_and_none_leaves_it_unchanged() -> None:
+    """The same seeded draw under congestion has a longer first delay and slower decode."""
+    model = PROFILE.get("gemini-2.5-flash-lite")
+    assert model is not None
+
+    def plan(congestion: tuple[float, float] | None) -> object:
+        return make_plan(
+            random.Random("same"),
+            model,
+            prompt_tokens=5,
+            generation_config={},
+            cached_content=False,
+            markers=Markers(output_tokens=200),
+            knobs=Knobs(),
+            time_scale=1.0,
+            congestion=congestion,
+        )
+
+    free, neutral, busy = plan(None), plan((1.0, 1.0)), plan((3.0, 2.0))
+    assert free.delays_s == neutral.delays_s  # type: ignore[attr-defined]
+    assert busy.chunks == free.chunks  # type: ignore[attr-defined]
+    assert busy.delays_s[0] > free.delays_s[0]  # type: ignore[attr-defined]
+    decode_free = sum(free.delays_s[1:])  # type: ignore[attr-defined]
+    decode_busy = sum(busy.delays_s[1:])  # type: ignore[attr-defined]
+    assert math.isclose(decode_busy, 2.0 * decode_free, rel_tol=1e-9)
