@@ -11,6 +11,7 @@ scrape one 127.0.0.1:9464):
   encoding, 503 while shutting down (retryable, per the OTLP specification).
 * ``GET /metrics``: the Prometheus text exposition (token required when one is set).
 * ``GET /api/slo``: JSON SLO status per workload (token required when one is set).
+* ``GET /``: the SLO page for a person (``page.py``; token as above).
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (listening and not shutting down).
 
 Ingest and scrapes run on the event loop thread: decoding and merging are CPU-bound
@@ -31,7 +32,9 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from gemini_slo.agent import page
 from gemini_slo.agent.exposition import StoreCollector, make_registry
+from gemini_slo.agent.history import History
 from gemini_slo.agent.otlp_decode import (
     GRPC_CODES,
     RESPONSE_CONTENT_TYPE,
@@ -44,7 +47,7 @@ from gemini_slo.agent.otlp_decode import (
     gunzip,
 )
 from gemini_slo.agent.self_metrics import SelfMetrics
-from gemini_slo.agent.slo_status import SloStatus
+from gemini_slo.agent.slo_status import CURRENT_WINDOW, SloStatus
 from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.agent.windows import Windows
 from gemini_slo.contract.spec import SloSpec
@@ -70,6 +73,8 @@ class AgentConfig:
     snapshot_interval: float = 5.0
     maintenance_interval: float = 5.0
     shutdown_timeout: float = 10.0
+    current_window: str = CURRENT_WINDOW  # the time frame of current values and met
+    prometheus_url: str | None = None  # the page lists this Prometheus' alerts
 
 
 class Agent:
@@ -80,13 +85,15 @@ class Agent:
         self.self_metrics = SelfMetrics()
         self.windows = Windows(snapshot_interval=config.snapshot_interval)
         self.store = Store(config.limits, windows=self.windows, self_metrics=self.self_metrics)
-        self.slo = SloStatus(spec, self.store)
+        self.slo = SloStatus(spec, self.store, config.current_window)
+        self.history = History(self.slo)
         self.collector = StoreCollector(self.store, extra=self.slo.metrics)
         self.registry = make_registry(self.collector)
         self.ready = False
         self.draining = False
         self._runner: web.AppRunner | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._history_task: asyncio.Task[None] | None = None
         self.otlp_port = config.otlp_port
         self.metrics_port = config.metrics_port
         self._log_times: dict[str, float] = {}
@@ -104,6 +111,7 @@ class Agent:
         app.router.add_get("/api/slo", self.handle_slo)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
+        app.router.add_get("/", self.handle_page)
         return app
 
     async def start(self) -> None:
@@ -132,11 +140,13 @@ class Agent:
             await site.start()
             self.metrics_port = _bound_port(site)
         self._maintenance = asyncio.create_task(self._maintain())
+        self._history_task = asyncio.create_task(self._record_history())
         self.ready = True
         log.info(
             "agent started",
             otlp=f"http://{self.config.otlp_host}:{self.otlp_port}/v1/metrics",
             metrics=f"http://{self.config.metrics_host}:{self.metrics_port}/metrics",
+            page=f"http://{self.config.metrics_host}:{self.metrics_port}/",
             auth=self.config.token is not None,
             workloads=[w.name for w in self.slo.spec.workloads] if self.slo.spec else [],
         )
@@ -149,6 +159,10 @@ class Agent:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        if self._history_task is not None:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._history_task
         # Drain first, while still listening: aiohttp's own graceful shutdown stops reading
         # from connections, so an export whose body is still arriving would never finish.
         # New exports get 503 (retryable) meanwhile.
@@ -169,6 +183,15 @@ class Agent:
             dropped = self.store.expire()
             if dropped:
                 log.info("series expired", count=dropped)
+
+    async def _record_history(self) -> None:
+        # A snapshot at once (the base of every window), then one per interval.
+        while True:
+            try:
+                self.history.sample()
+            except Exception:  # a bug here must not end the loop, nor the agent
+                log.warning("history sample failed", exc_info=True)
+            await asyncio.sleep(self.history.settings.interval)
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -314,6 +337,22 @@ class Agent:
         return web.Response(
             text=json.dumps(status, allow_nan=False, default=str), content_type="application/json"
         )
+
+    async def handle_page(self, request: web.Request) -> web.Response:
+        """GET /: the SLO page."""
+        if not self._authorized(request):
+            return web.Response(
+                status=401,
+                text="missing or invalid bearer token\n",
+                headers={"WWW-Authenticate": 'Bearer realm="gemini-slo"'},
+            )
+        html = await page.gather(
+            self.slo,
+            self.history,
+            prometheus_url=self.config.prometheus_url,
+            advisor=getattr(self, "advisor", None),  # the mode advisor, where the agent has it
+        )
+        return web.Response(text=html, content_type="text/html", headers=page.HEADERS)
 
     async def handle_healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process answers."""

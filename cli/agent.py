@@ -5,6 +5,7 @@
     gemini-slo agent [--config slo.yaml] [--otlp 127.0.0.1:4318] [--metrics 127.0.0.1:9464]
                      [--token-file F] [--stale-after 300] [--max-series-per-metric 2000]
                      [--max-body-bytes 8388608] [--max-decompressed-bytes 67108864]
+                     [--prometheus http://127.0.0.1:9090]
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--token-file", type=Path, default=None,
-        help="file holding a bearer token required on /v1/metrics, /metrics and /api/slo",
+        help="file holding a bearer token required on /v1/metrics, /metrics, /api/slo and /",
     )  # fmt: skip
     parser.add_argument(
         "--stale-after", type=_positive(float), default=300.0, metavar="SECONDS",
@@ -84,6 +85,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-decompressed-bytes", type=_positive(int), default=64 * 1024 * 1024,
         metavar="BYTES", help="largest gzip-decompressed body (default 64 MiB)",
     )  # fmt: skip
+    parser.add_argument(
+        "--prometheus", default=None, metavar="URL",
+        help="the SLO page (GET /) lists this Prometheus' alerts instead of its own view",
+    )  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
@@ -97,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         token=token,
         max_body_bytes=args.max_body_bytes,
         max_decompressed_bytes=args.max_decompressed_bytes,
+        prometheus_url=args.prometheus,
         limits=StoreLimits(
             stale_after=args.stale_after,
             max_series_per_metric=args.max_series_per_metric,
