@@ -59,6 +59,7 @@ main { max-width: 1240px; margin: 0 auto; padding: 20px 28px 8px; }
 .card h2 { margin: 0; font-size: 17px; font-weight: 650; }
 .card h3 { margin: 16px 0 6px; font-size: 12px; font-weight: 650; color: #6b7280;
   text-transform: uppercase; letter-spacing: .04em; }
+.card h3 span { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .muted { color: #6b7280; }
 .small { font-size: 12px; }
 .chip { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px;

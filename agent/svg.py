@@ -158,10 +158,12 @@ def line_chart(
     tick = math.ceil(start / step) * step
     while tick <= end:
         tx = x(tick)
+        # A label at either end of the axis is kept inside the chart.
+        anchor = "end" if tx > width - 30 else "start" if tx < _PAD_LEFT + 10 else "middle"
         out.append(
             f'<line class="axis" x1="{tx:.1f}" x2="{tx:.1f}" y1="{_PAD_TOP + plot_h}" '
             f'y2="{_PAD_TOP + plot_h + 4}"/>'
-            f'<text x="{tx:.1f}" y="{height - 6}" text-anchor="middle">'
+            f'<text x="{tx:.1f}" y="{height - 6}" text-anchor="{anchor}">'
             f"{_time_label(tick, step)}</text>"
         )
         tick += step
@@ -174,7 +176,7 @@ def line_chart(
         ry = y(r.value)
         # Labels sit above their line at the right end; one that would overlap the label
         # below it goes to the left end instead.
-        left = any(abs(ry - other) < 12 for other in placed)
+        left = any(abs(ry - other) < 18 for other in placed)
         placed.append(ry)
         lx, anchor = (_PAD_LEFT + 4, "start") if left else (width - _PAD_RIGHT, "end")
         out.append(
