@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := contract instrumentation emulator agent alerts dashboards lab cli
+# Playwright (a dev dependency) drives Debian's chromium; it must never fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: test lint demo generate bench tools clean
 

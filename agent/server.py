@@ -14,6 +14,7 @@ scrape one 127.0.0.1:9464):
 * ``GET /api/slo``: JSON SLO status per workload (token required when one is set).
 * ``GET /api/advice?window=1h``: the mode advisor's JSON (``advice.py``; token as above);
   ``pool=NAME:MODEL,MODEL`` (repeatable) names models that share a pool.
+* ``GET /``: the SLO page for a person (``page.py``; token as above).
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (listening and not shutting down).
 
 The event loop only moves bytes: decoding, merging, rendering and the periodic work run
@@ -45,9 +46,10 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from gemini_slo.agent import connections, state_file
+from gemini_slo.agent import connections, page, state_file
 from gemini_slo.agent.advisor import Advisor
 from gemini_slo.agent.exposition import StoreCollector, make_registry
+from gemini_slo.agent.history import History
 from gemini_slo.agent.log_limits import LogLimiter, limit_library_logs
 from gemini_slo.agent.otlp_decode import (
     GRPC_CODES,
@@ -61,7 +63,7 @@ from gemini_slo.agent.otlp_decode import (
     encoding_of,
 )
 from gemini_slo.agent.self_metrics import SelfMetrics
-from gemini_slo.agent.slo_status import SloStatus
+from gemini_slo.agent.slo_status import CURRENT_WINDOW, SloStatus
 from gemini_slo.agent.store import IngestResult, Store, StoreLimits
 from gemini_slo.agent.windows import Windows
 from gemini_slo.agent.workers import Busy, WorkerPool
@@ -114,6 +116,8 @@ class AgentConfig:
     state_interval: float = 10.0
     #: At most one log line of a kind per this many seconds.
     log_interval: float = 10.0
+    current_window: str = CURRENT_WINDOW  # the time frame of current values and met
+    prometheus_url: str | None = None  # the page lists this Prometheus' alerts
 
 
 class _Reservation:
@@ -145,7 +149,8 @@ class Agent:
         self.store = Store(
             config.limits, windows=self.windows, self_metrics=self.self_metrics, spec=spec
         )
-        self.slo = SloStatus(spec, self.store)
+        self.slo = SloStatus(spec, self.store, config.current_window)
+        self.history = History(self.slo)
         self.advisor = Advisor(self.store, spec)
         self.collector = StoreCollector(
             self.store, extra=lambda: [*self.slo.metrics(), *self.advisor.metrics()]
@@ -168,6 +173,7 @@ class Agent:
         self._servers: list[asyncio.Server] = []
         self._maintenance: asyncio.Task[None] | None = None
         self._next_state_write = 0.0
+        self._history_task: asyncio.Task[None] | None = None
         self.otlp_port = config.otlp_port
         self.metrics_port = config.metrics_port
         self._in_flight = 0
@@ -186,6 +192,7 @@ class Agent:
         app.router.add_get("/api/advice", self.handle_advice)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)
+        app.router.add_get("/", self.handle_page)
         return app
 
     async def start(self) -> None:
@@ -229,11 +236,13 @@ class Agent:
             self.metrics_port = connections.bound_port(scrape)
         self._next_state_write = time.monotonic() + self.config.state_interval
         self._maintenance = asyncio.create_task(self._maintain())
+        self._history_task = asyncio.create_task(self._record_history())
         self.ready = True
         log.info(
             "agent started",
             otlp=f"http://{self.config.otlp_host}:{self.otlp_port}/v1/metrics",
             metrics=f"http://{self.config.metrics_host}:{self.metrics_port}/metrics",
+            page=f"http://{self.config.metrics_host}:{self.metrics_port}/",
             auth=self.config.token is not None,
             workloads=[w.name for w in self.slo.spec.workloads] if self.slo.spec else [],
             max_connections=self.otlp_gate.limit,
@@ -250,6 +259,10 @@ class Agent:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        if self._history_task is not None:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._history_task
         # Stop accepting, but keep reading the connections already open: an export whose
         # body is still arriving is answered. New requests on them get 503 (retryable).
         for server in self._servers:
@@ -320,6 +333,15 @@ class Agent:
             dropped=loaded.dropped,
             age_seconds=round(loaded.age, 1),
         )
+
+    async def _record_history(self) -> None:
+        # A snapshot at once (the base of every window), then one per interval.
+        while True:
+            try:
+                self.history.sample()
+            except Exception:  # a bug here must not end the loop, nor the agent
+                log.warning("history sample failed", exc_info=True)
+            await asyncio.sleep(self.history.settings.interval)
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -541,6 +563,22 @@ class Agent:
         return web.Response(
             text=json.dumps(advice, allow_nan=False, default=str), content_type="application/json"
         )
+
+    async def handle_page(self, request: web.Request) -> web.Response:
+        """GET /: the SLO page."""
+        if not self._authorized(request):
+            return web.Response(
+                status=401,
+                text="missing or invalid bearer token\n",
+                headers={"WWW-Authenticate": 'Bearer realm="gemini-slo"'},
+            )
+        html = await page.gather(
+            self.slo,
+            self.history,
+            prometheus_url=self.config.prometheus_url,
+            advisor=getattr(self, "advisor", None),  # the mode advisor, where the agent has it
+        )
+        return web.Response(text=html, content_type="text/html", headers=page.HEADERS)
 
     async def handle_healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process answers."""

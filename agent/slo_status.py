@@ -2,11 +2,17 @@
 
 Two time frames, both documented in docs/agent.md:
 
-* **met / current values**: the last 5 minutes (``CURRENT_WINDOW``) of the agent's sliding
-  windows (percentiles from the merged exponential histograms, ratios and rates from the
-  merged counters), or the current value of gauges (utilization);
+* **met / current values**: the last 5 minutes (``CURRENT_WINDOW``, the agent's
+  ``current_window``) of the agent's sliding windows (percentiles from the merged
+  exponential histograms, ratios and rates from the merged counters), or the current value
+  of gauges (utilization);
 * **error budget remaining**: the agent's lifetime, ``1 - bad_fraction / budget``, i.e.
   the share of the budget left if the period went on as the agent has seen it so far.
+
+A workload with no call finished in the current window and none in flight has **no
+traffic**: its objectives are neither met nor failed (``met`` is ``None``, ``state`` is
+``"no traffic"``), because a rate or a utilization of an idle workload measures the
+absence of work, not the service it gets.
 
 The agent is not a time-series database: Prometheus recording rules over the exposed
 series are the source of truth for burn rates and the period's budget; these are a
@@ -26,11 +32,19 @@ from gemini_slo.agent.exponential import ExpHistogram
 from gemini_slo.agent.store import Store
 from gemini_slo.agent.windows import percentile_or_nan
 from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.durations import parse_duration
 from gemini_slo.contract.signals import Kind, Mode, Outcome
 from gemini_slo.contract.spec import Objective, ObjectiveKind, SloSpec, Workload
 from prometheus_client.metrics_core import Metric
 
+#: The default time frame of current values and ``met``.
 CURRENT_WINDOW = "5m"
+
+#: An objective's ``state`` in /api/slo, beside ``met``.
+STATE_MET = "met"
+STATE_NOT_MET = "not met"
+STATE_NO_DATA = "no data"  # the workload has traffic, this objective has nothing to measure
+STATE_NO_TRAFFIC = "no traffic"  # the workload is idle: neither met nor failed
 
 _CALLS = signals.CALLS.name
 _TOKENS = signals.TOKENS.name
@@ -42,8 +56,8 @@ _HELP = {
     agent_series.AGENT_OBJECTIVE_TARGET: "Target ratio of an SLO objective (1 for floors and ceilings).",
     agent_series.AGENT_OBJECTIVE_THRESHOLD: "Threshold of an SLO objective in its own unit "
     "(seconds, ratio, tokens/s, USD per 1M tokens).",
-    agent_series.AGENT_OBJECTIVE_MET: "1 when the objective is met over the agent's last 5 minutes, "
-    "0 when not; absent without data.",
+    agent_series.AGENT_OBJECTIVE_MET: "1 when the objective is met over the agent's current "
+    "window (5m by default), 0 when not; absent without data and while the workload has no traffic.",
     agent_series.AGENT_ERROR_BUDGET_REMAINING: "Share of the error budget left at the bad-event rate "
     "the agent has seen since it started (may go negative); Prometheus rules are the source "
     "of truth over the SLO period.",
@@ -65,11 +79,21 @@ def _finite(value: float | None) -> float | None:
 
 
 class SloStatus:
-    """Evaluates a spec against a store (``spec=None``: no workloads, empty status)."""
+    """Evaluates a spec against a store (``spec=None``: no workloads, empty status).
 
-    def __init__(self, spec: SloSpec | None, store: Store) -> None:
+    ``window`` is the time frame of current values and ``met``; it must fit in the
+    store's sliding windows (at most the longest of them).
+    """
+
+    def __init__(self, spec: SloSpec | None, store: Store, window: str = CURRENT_WINDOW) -> None:
+        if parse_duration(window) > store.windows.longest:
+            raise ValueError(
+                f"current window {window} is longer than the agent keeps "
+                f"({', '.join(store.windows.windows)})"
+            )
         self.spec = spec
         self.store = store
+        self.window = window
         self.started = time.time()
 
     # ---- measurements -----------------------------------------------------------------
@@ -101,11 +125,23 @@ class SloStatus:
                     total += windows.counter(key, window)
         return total
 
-    def percentile(
-        self, metric: str, workload: str, q: float, window: str = CURRENT_WINDOW
-    ) -> float:
-        """A percentile (seconds) over a window, across the workload's models; NaN if no data."""
-        return percentile_or_nan(self._histogram(metric, workload, window), q)
+    def percentile(self, metric: str, workload: str, q: float, window: str | None = None) -> float:
+        """A percentile (seconds) over a window (default: the current one), across models; NaN if no data."""
+        return percentile_or_nan(self._histogram(metric, workload, window or self.window), q)
+
+    def percentiles(
+        self, metric: str, workload: str, qs: Iterable[float], window: str | None = None
+    ) -> tuple[float, ...]:
+        """Several percentiles from one merge of the workload's histograms (NaN if no data)."""
+        hist = self._histogram(metric, workload, window or self.window)
+        return tuple(hist.quantile(q) if hist.count else math.nan for q in qs)
+
+    def has_traffic(self, workload: str, window: str | None = None) -> bool:
+        """True when a call finished in the window (default: the current one) or is in flight."""
+        if self._counter(_CALLS, workload, window or self.window) > 0:
+            return True
+        in_flight = self.store.gauge_total(signals.REQUESTS_IN_FLIGHT.name, workload)
+        return bool(in_flight and in_flight > 0)
 
     def call_ratio(self, workload: str, outcomes: Iterable[str], window: str | None) -> float:
         """Share of calls with one of ``outcomes``; NaN without calls."""
@@ -113,6 +149,11 @@ class SloStatus:
         if total <= 0:
             return math.nan
         return self._counter(_CALLS, workload, window, outcomes) / total
+
+    def calls_per_second(self, workload: str, window: str) -> float:
+        """Calls finished per second over a window; NaN before the window has a length."""
+        elapsed = self.store.windows.elapsed(window)
+        return self._counter(_CALLS, workload, window) / elapsed if elapsed > 0 else math.nan
 
     def tokens_per_second(self, workload: str, window: str) -> float:
         """Generated (output + thoughts) tokens per second over a window; NaN before data."""
@@ -158,8 +199,8 @@ class SloStatus:
             )
         return windows.clock() - last
 
-    def queue_wait_percentile(self, workload: str, q: float) -> float:
-        """Queue-wait percentile from the merged classic histogram (agent lifetime)."""
+    def _queue_wait_buckets(self, workload: str) -> dict[float, int]:
+        """The merged classic queue-wait histogram (agent lifetime): count by upper bound."""
         buckets: dict[float, int] = {}
         with self.store.lock:
             for family in self.store.families.values():
@@ -170,7 +211,11 @@ class SloStatus:
                         continue
                     for bound, c in zip((*series.bounds, math.inf), series.buckets, strict=True):
                         buckets[bound] = buckets.get(bound, 0) + c
-        return _classic_quantile(buckets, q)
+        return buckets
+
+    def queue_wait_percentile(self, workload: str, q: float) -> float:
+        """Queue-wait percentile from the merged classic histogram (agent lifetime)."""
+        return _classic_quantile(self._queue_wait_buckets(workload), q)
 
     def measure(self, workload: Workload, objective: Objective, window: str | None) -> float:
         """The value ``objective.is_met`` is applied to (see contract/spec.py's table)."""
@@ -178,9 +223,9 @@ class SloStatus:
         name = workload.name
         q = objective.percentile or 0.0
         if kind is ObjectiveKind.LATENCY:
-            return self.percentile(_DURATION, name, q, window or CURRENT_WINDOW)
+            return self.percentile(_DURATION, name, q, window)
         if kind is ObjectiveKind.TTFT:
-            return self.percentile(_TTFT, name, q, window or CURRENT_WINDOW)
+            return self.percentile(_TTFT, name, q, window)
         if kind is ObjectiveKind.QUEUE_WAIT:
             return self.queue_wait_percentile(name, q)
         if kind in _RATIO_OUTCOMES:
@@ -189,34 +234,52 @@ class SloStatus:
         if kind in (ObjectiveKind.HEADROOM, ObjectiveKind.UTILIZATION):
             return self.utilization(name)
         if kind is ObjectiveKind.TOKENS_PER_SECOND:
-            return self.tokens_per_second(name, window or CURRENT_WINDOW)
+            return self.tokens_per_second(name, window or self.window)
         if kind is ObjectiveKind.COST_PER_MILLION_TOKENS:
             return self.cost_per_million(name, window)
         if kind is ObjectiveKind.STALL:
             return self.stall_seconds(name)
         return math.nan
 
-    def budget_remaining(self, workload: Workload, objective: Objective) -> float:
-        """``1 - bad_fraction / budget`` over the agent's lifetime; NaN without data."""
-        budget = objective.budget
-        if budget is None or budget <= 0:
-            return math.nan
+    def events(self, workload: Workload, objective: Objective) -> tuple[float, float] | None:
+        """(bad, all) events of an event-ratio objective over the agent's lifetime.
+
+        None for objectives that are not event ratios (floors and ceilings). Latency and
+        TTFT count calls above the threshold in the merged exponential histograms; queue
+        waits count the classic histogram's buckets above the threshold (a boundary).
+        """
         kind = objective.kind
         if kind in (ObjectiveKind.LATENCY, ObjectiveKind.TTFT):
             metric = _DURATION if kind is ObjectiveKind.LATENCY else _TTFT
             hist = self._histogram(metric, workload.name, None)
-            if not hist.count:
-                return math.nan
-            bad = 1.0 - hist.fraction_at_or_below(objective.threshold)
-        elif kind in _RATIO_OUTCOMES:
-            bad = self.call_ratio(workload.name, _RATIO_OUTCOMES[kind], None)
-        else:
+            total = float(hist.count)
+            if not total:
+                return 0.0, 0.0
+            return total * (1.0 - hist.fraction_at_or_below(objective.threshold)), total
+        if kind is ObjectiveKind.QUEUE_WAIT:
+            buckets = self._queue_wait_buckets(workload.name)
+            total = float(sum(buckets.values()))
+            good = sum(c for b, c in buckets.items() if b <= objective.threshold * (1 + 1e-9))
+            return total - good, total
+        if kind in _RATIO_OUTCOMES:
+            total = self._counter(_CALLS, workload.name, None)
+            return self._counter(_CALLS, workload.name, None, _RATIO_OUTCOMES[kind]), total
+        return None
+
+    def budget_remaining(self, workload: Workload, objective: Objective) -> float:
+        """``1 - bad_fraction / budget`` over the agent's lifetime; NaN without data."""
+        budget = objective.budget
+        counted = self.events(workload, objective)
+        if budget is None or budget <= 0 or counted is None or counted[1] <= 0:
             return math.nan
-        if math.isnan(bad):
-            return math.nan
-        return 1.0 - max(bad, 0.0) / budget
+        bad, total = counted
+        return 1.0 - max(bad / total, 0.0) / budget
 
     # ---- outputs ----------------------------------------------------------------------
+
+    def current(self, workload: Workload, objective: Objective, active: bool) -> float:
+        """The objective's current value; NaN when ``active`` is False (no traffic)."""
+        return self.measure(workload, objective, self.window) if active else math.nan
 
     def metrics(self) -> list[Metric]:
         """The gemini_slo_objective_* and error-budget series (for the collector)."""
@@ -224,6 +287,7 @@ class SloStatus:
             return []
         families = {name: Metric(name, help_text, "gauge") for name, help_text in _HELP.items()}
         for workload in self.spec.workloads:
+            active = self.has_traffic(workload.name)
             for objective in workload.objectives:
                 labels = {
                     signals.LABEL_WORKLOAD: workload.name,
@@ -236,7 +300,7 @@ class SloStatus:
                 families[agent_series.AGENT_OBJECTIVE_THRESHOLD].add_sample(
                     agent_series.AGENT_OBJECTIVE_THRESHOLD, labels, objective.threshold
                 )
-                value = self.measure(workload, objective, CURRENT_WINDOW)
+                value = self.current(workload, objective, active)
                 if not math.isnan(value):
                     families[agent_series.AGENT_OBJECTIVE_MET].add_sample(
                         agent_series.AGENT_OBJECTIVE_MET, labels, float(objective.is_met(value))
@@ -251,38 +315,42 @@ class SloStatus:
     def workload_status(self, workload: Workload) -> dict[str, Any]:
         """One workload's JSON status."""
         name = workload.name
+        window = self.window
+        active = self.has_traffic(name)
         out: dict[str, Any] = {
             "name": name,
             "mode": workload.mode.value,
             "models": list(workload.models),
-            "window": CURRENT_WINDOW,
+            "window": window,
+            "traffic": active,
         }
         failed = [o.value for o in signals.FAILED_OUTCOMES]
-        bad = self.call_ratio(name, failed, CURRENT_WINDOW)
+        bad = self.call_ratio(name, failed, window)
         out["availability"] = _finite(1.0 - bad)
         out["error_ratio"] = _finite(bad)
-        out["timeout_ratio"] = _finite(
-            self.call_ratio(name, [Outcome.TIMEOUT.value], CURRENT_WINDOW)
-        )
-        calls = self._counter(_CALLS, name, CURRENT_WINDOW)
-        elapsed = self.store.windows.elapsed(CURRENT_WINDOW)
-        out["calls_per_second"] = _finite(calls / elapsed) if elapsed > 0 else None
+        out["timeout_ratio"] = _finite(self.call_ratio(name, [Outcome.TIMEOUT.value], window))
+        out["calls_per_second"] = _finite(self.calls_per_second(name, window))
         if workload.mode is Mode.LATENCY:
-            out["latency_seconds"] = {
-                "p50": _finite(self.percentile(_DURATION, name, 0.5)),
-                "p95": _finite(self.percentile(_DURATION, name, 0.95)),
-                "p99": _finite(self.percentile(_DURATION, name, 0.99)),
-            }
+            p50, p95, p99 = self.percentiles(_DURATION, name, (0.5, 0.95, 0.99))
+            out["latency_seconds"] = {"p50": _finite(p50), "p95": _finite(p95), "p99": _finite(p99)}
             out["ttft_seconds"] = {"p95": _finite(self.percentile(_TTFT, name, 0.95))}
         else:
             out["tokens_per_second"] = {
-                w: _finite(self.tokens_per_second(name, w)) for w in agent_series.AGENT_WINDOWS
+                w: _finite(self.tokens_per_second(name, w)) if active else None
+                for w in agent_series.AGENT_WINDOWS
             }
-            out["cost_per_million_tokens"] = _finite(self.cost_per_million(name, CURRENT_WINDOW))
+            out["cost_per_million_tokens"] = _finite(self.cost_per_million(name, window))
         out["utilization"] = _finite(self.utilization(name))
         objectives = []
         for objective in workload.objectives:
-            value = self.measure(workload, objective, CURRENT_WINDOW)
+            value = self.current(workload, objective, active)
+            met = None if math.isnan(value) else objective.is_met(value)
+            if not active:
+                state = STATE_NO_TRAFFIC
+            elif met is None:
+                state = STATE_NO_DATA
+            else:
+                state = STATE_MET if met else STATE_NOT_MET
             objectives.append(
                 {
                     "name": objective.name,
@@ -293,7 +361,8 @@ class SloStatus:
                     "unit": objective.unit.value,
                     "comparison": objective.comparison.value,
                     "value": _finite(value),
-                    "met": None if math.isnan(value) else objective.is_met(value),
+                    "met": met,
+                    "state": state,
                     "error_budget_remaining": _finite(self.budget_remaining(workload, objective)),
                 }
             )
@@ -308,7 +377,7 @@ class SloStatus:
             "agent": {
                 "uptime_seconds": round(time.time() - self.started, 3),
                 "series": self.store.series_count(),
-                "window": CURRENT_WINDOW,
+                "window": self.window,
                 "budget_frame": "agent lifetime",
             },
             "spec": None

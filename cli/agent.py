@@ -4,6 +4,7 @@
 
     gemini-slo agent [--config slo.yaml] [--otlp 127.0.0.1:4318] [--metrics 127.0.0.1:9464]
                      [--token-file F] [--state-file F] [--stale-after 300] [limits...]
+                     [--prometheus http://127.0.0.1:9090]
 
 Every flag, its default and why: docs/agent.md.
 """
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--token-file", type=Path, default=None,
-        help="file holding a bearer token required on /v1/metrics, /metrics and /api/slo",
+        help="file holding a bearer token required on /v1/metrics, /metrics, /api/slo and /",
     )  # fmt: skip
     parser.add_argument(
         "--stale-after", type=_positive(float), default=300.0, metavar="SECONDS",
@@ -124,6 +125,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shutdown-grace", type=_positive(float), default=5.0, metavar="SECONDS",
         help="on SIGTERM, exports in flight are answered for this long at most (default 5)",
     )  # fmt: skip
+    parser.add_argument(
+        "--prometheus", default=None, metavar="URL",
+        help="the SLO page (GET /) lists this Prometheus' alerts instead of its own view",
+    )  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
@@ -140,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
             max_decompressed_bytes=args.max_decompressed_bytes,
             max_points=args.max_points_per_request,
         ),
+        prometheus_url=args.prometheus,
         limits=StoreLimits(
             stale_after=args.stale_after,
             max_series_per_metric=args.max_series_per_metric,

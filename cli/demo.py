@@ -1,6 +1,8 @@
 """``gemini-slo demo``: the whole stack on the example spec, a fault, a page, a resolve.
 
-The phases live in :mod:`gemini_slo.lab.demo`; this module holds the options.
+Then everything stays up, the agent's SLO page first, until Ctrl-C (``--duration`` or
+``--exit-after-scenario`` for CI and tests). The phases live in :mod:`gemini_slo.lab.demo`;
+this module holds the options.
 """
 
 from __future__ import annotations
@@ -45,8 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-monitoring", action="store_true", help="leave out Prometheus and Alertmanager"
     )
     parser.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
-    parser.add_argument(
-        "--hold", action="store_true", help="keep everything running at the end until Ctrl-C"
+    after = parser.add_mutually_exclusive_group()
+    after.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="after the scenario, keep everything running this long (default: until Ctrl-C)",
+    )
+    after.add_argument(
+        "--exit-after-scenario",
+        action="store_true",
+        help="stop everything as soon as the scenario ends (CI, tests)",
     )
 
 

@@ -6,8 +6,9 @@
 
 Reads ``GET /api/slo`` and prints one table per workload (objective, target, current
 value over the agent's 5-minute window, met, error budget left over the agent's lifetime).
+A workload without traffic reads "no traffic": neither met nor failed.
 Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
-with ``--check``, 1 when a measured objective is not met.
+with ``--check``, 1 when a measured objective is not met (never for an idle workload).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.agent.display import NO_TRAFFIC, format_value
 from gemini_slo.cli.errors import reports_errors
 from gemini_slo.cli.inputs import read_token_file
 from rich.console import Console
@@ -55,21 +57,16 @@ def fetch_status(agent: str, token: str | None = None, timeout: float = 10.0) ->
 
 
 def _fmt(value: Any, unit: str) -> str:
-    if value is None:
-        return "-"
     if isinstance(value, bool):
         return "yes" if value else "NO"
-    number = float(value)
-    if unit == "seconds":
-        return f"{number * 1000:.0f} ms" if number < 10 else f"{number:.1f} s"
-    if unit == "ratio":
-        percent = number * 100
-        return f"{percent:,.0f}%" if abs(percent) >= 1000 else f"{percent:.3g}%"
-    if unit == "tokens_per_second":
-        return f"{number:,.0f} tok/s"
-    if unit == "usd_per_million_tokens":
-        return f"${number:.3g}/1M"
-    return f"{number:.4g}"
+    return format_value(None if value is None else float(value), unit)
+
+
+def _met(objective: dict[str, Any]) -> str:
+    if objective.get("state") == NO_TRAFFIC:
+        return f"[dim]{NO_TRAFFIC}[/]"
+    met = objective.get("met")
+    return "-" if met is None else ("[green]yes[/]" if met else "[red]NO[/]")
 
 
 def render(status: dict[str, Any], console: Console) -> None:
@@ -96,6 +93,8 @@ def render(status: dict[str, Any], console: Console) -> None:
             )
         headline.append(f"availability {_fmt(workload.get('availability'), 'ratio')}")
         headline.append(f"utilization {_fmt(workload.get('utilization'), 'ratio')}")
+        if workload.get("traffic") is False:
+            headline = [NO_TRAFFIC]
         table = Table(
             title=f"{workload['name']} ({mode} mode): " + ", ".join(headline),
             title_justify="left",
@@ -103,12 +102,11 @@ def render(status: dict[str, Any], console: Console) -> None:
         for column in ("objective", "wants", "current", "met", "budget left"):
             table.add_column(column)
         for o in workload.get("objectives", []):
-            met = o.get("met")
             table.add_row(
                 o["name"],
                 o.get("summary", ""),
                 _fmt(o.get("value"), o.get("unit", "")),
-                "-" if met is None else ("[green]yes[/]" if met else "[red]NO[/]"),
+                _met(o),
                 _fmt(o.get("error_budget_remaining"), "ratio"),
             )
         console.print(table)

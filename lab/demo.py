@@ -8,10 +8,13 @@ What runs (every process a child of this one, stopped on exit, Ctrl-C or SIGTERM
    routes, every receiver pointed at a webhook of ours that prints each page;
 2. both reference workloads: ``chat`` (latency mode, streaming, Poisson arrivals through an
    admission queue) and ``batch`` (throughput mode, long generations, high parallelism);
-3. a healthy phase, then a latency regression injected into the chat model (an emulator
-   fault), the pages arriving (the first one, then one for every latency and
-   time-to-first-token objective), the fault cleared and the alerts resolving;
-4. where the dashboards are, and ``gemini-slo status``.
+3. a healthy phase (every objective met, shown by ``gemini-slo status``), then a latency
+   regression injected into the chat model (an emulator fault), the pages arriving (the
+   first one, then one for every latency and time-to-first-token objective), the fault
+   cleared and the alerts resolving;
+4. ``gemini-slo status``, then **everything stays up**: the agent's SLO page URL first,
+   then Prometheus, Alertmanager and the emulator, with the workloads still running, until
+   Ctrl-C (or ``--duration`` seconds; ``--exit-after-scenario`` stops at once, for CI).
 
 The emulator runs at ``--time-scale 0.3``: its default profile models a realistic
 gemini-2.5-flash whose p95 time to first token (~0.7 s) breaks the example's 300 ms
@@ -21,6 +24,7 @@ objective, and the demo's healthy phase should be healthy.
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import tempfile
 import time
@@ -68,6 +72,38 @@ def _status(full: st.FullStack) -> None:
         check=False,
     )
     _say(result.stdout.rstrip() or result.stderr.rstrip())
+
+
+def _urls(full: st.FullStack) -> None:
+    """Where to look, the SLO page first."""
+    _say(f"  SLO page      {full.page_url}")
+    if full.stack is not None:
+        _say(f"  Prometheus    {full.stack.prometheus_url}/alerts")
+        if full.stack.alertmanager_url:
+            _say(f"  Alertmanager  {full.stack.alertmanager_url}")
+    _say(f"  emulator      {full.emulator_url}/_emulator/stats")
+
+
+def _stay_up(full: st.FullStack, args: argparse.Namespace) -> None:
+    """Keep everything running (the loads too) until Ctrl-C or ``--duration`` seconds."""
+    if args.exit_after_scenario:
+        return
+    forever = args.duration is None
+    _say(
+        "  everything keeps running; Ctrl-C stops it"
+        if forever
+        else f"  everything keeps running for {args.duration:g}s (--duration); Ctrl-C stops it sooner"
+    )
+    end = math.inf if forever else time.monotonic() + args.duration
+    try:
+        while time.monotonic() < end:
+            time.sleep(min(2.0, max(0.0, end - time.monotonic())))
+            full.restart_finished_loads()
+            for proc in (full.emulator, full.agent):
+                if proc is not None and not proc.running():
+                    raise st.StackError(f"{proc.name} exited:\n{proc.log_tail()}")
+    except KeyboardInterrupt:
+        _say()
 
 
 def _first(spec: SloSpec, mode: S.Mode) -> Workload | None:
@@ -178,6 +214,9 @@ def run_demo(args: argparse.Namespace) -> int:
         except st.StackError as exc:
             _say(f"demo failed: {exc}")
             return 1
+        except KeyboardInterrupt:
+            _say("\n  interrupted")
+            return 130
         finally:
             _phase("stopping everything")
             full.stop()
@@ -192,12 +231,13 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     if not full.monitoring:
         _say(f"  Prometheus/Alertmanager not used (install them: {st.INSTALL_HINT})")
     full.start()
-    _say(f"  emulator  {full.emulator_url}  (time scale {args.time_scale:g})")
-    _say(f"  agent     OTLP {full.otlp_url}, metrics and /api/slo {full.agent_url}")
+    _say(f"  SLO page  {full.page_url}  (open it now: it follows the whole demo)")
+    _say(f"  agent     OTLP {full.otlp_url}, /metrics and /api/slo at {full.agent_url}")
     if full.stack is not None:
         _say(
             f"  Prometheus {full.stack.prometheus_url}   Alertmanager {full.stack.alertmanager_url}"
         )
+    _say(f"  emulator  {full.emulator_url}  (time scale {args.time_scale:g})")
     _say(f"  spec      {full.spec_path} (alert windows divided by {args.window_scale:g})")
     started = time.time()
     if full.stack is not None and full.stack.webhook is not None:
@@ -207,6 +247,8 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     chat, batch = _first(spec, S.Mode.LATENCY), _first(spec, S.Mode.THROUGHPUT)
     if chat is None:
         raise st.StackError(f"{full.spec_path} has no latency-mode workload to inject a fault into")
+    # Long enough for the scenario; while the stack stays up afterwards, a load that ends is
+    # started again (runs of bounded length: a load keeps every call it made in memory).
     total = args.healthy_seconds + args.page_timeout + args.resolve_timeout + 120
     full.start_load(
         "latency", "--workload", chat.name, "--model", chat.models[0],
@@ -222,6 +264,8 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     full.wait_for_traffic([w.name for w in (chat, batch) if w is not None])
     _phase(f"healthy phase: {shape}, {args.healthy_seconds:.0f}s")
     _wait_quiet(args.healthy_seconds, full)
+    _phase("agent status at the end of the healthy phase")
+    _status(full)
 
     model = chat.models[0]
     is_page = _page_of(chat.name)
@@ -274,21 +318,17 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
     _phase("gemini-slo status")
     _status(full)
     _phase("where to look")
+    _urls(full)
+    if full.stack is None:
+        _say(
+            f"  Prometheus and Alertmanager were not used; install them ({st.INSTALL_HINT})"
+            " and run `gemini-slo demo` again to see the page arrive"
+        )
     if full.generated is not None:
         _say(f"  Grafana dashboards: {full.generated.root} (*.json; import them into Grafana)")
         for path in full.generated.dashboards:
             _say(f"    {path}")
         _say(f"  rules: {', '.join(str(p) for p in full.generated.rule_files)}")
-    if full.stack is not None:
-        _say(f"  Prometheus: {full.stack.prometheus_url}/alerts and /graph")
-    else:
-        _say(
-            f"  Prometheus and Alertmanager were not used; install them ({st.INSTALL_HINT})"
-            " and run `gemini-slo demo` again to see the page arrive"
-        )
     _say(f"  agent: {full.agent_url}/metrics and {full.agent_url}/api/slo")
-    if args.hold:
-        _say("  holding; Ctrl-C to stop")
-        while True:
-            time.sleep(3600)
+    _stay_up(full, args)
     return 0 if ok else 1

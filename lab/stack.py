@@ -365,8 +365,10 @@ class Stack:
         keep: bool = False,
         interval: str = "1s",
         route_timers: Mapping[str, str] = FAST_ROUTE_TIMERS,
+        prometheus_port: int | None = None,
     ) -> None:
         self.scrape_targets = list(scrape_targets)
+        self._prometheus_port = prometheus_port
         self.rule_files = [Path(p) for p in rule_files]
         self._alertmanager_source = alertmanager_yaml
         self._want_alertmanager = alertmanager
@@ -446,7 +448,7 @@ class Stack:
             self.scrape_targets, self.rule_files, alertmanager, self._interval
         )
         path = write_yaml(self.workdir / "prometheus.yml", config)
-        port = free_port()
+        port = self._prometheus_port or free_port()
         address = f"127.0.0.1:{port}"
         self.prometheus_url = f"http://{address}"
         storage = self.workdir / "prometheus-data"
@@ -599,13 +601,19 @@ def start_agent(
     *,
     extra: Sequence[str] = (),
     log_name: str = "agent.log",
+    prometheus_url: str | None = None,
 ) -> tuple[ManagedProcess, str, str]:
-    """Start ``gemini-slo agent [EXTRA]``; returns the process, its OTLP URL and metrics address."""
+    """Start ``gemini-slo agent [EXTRA]``; returns the process, its OTLP URL and metrics address.
+
+    ``prometheus_url``: the Prometheus whose alerts the agent's SLO page lists.
+    """
     otlp = f"127.0.0.1:{otlp_port or free_port()}"
     metrics = f"127.0.0.1:{metrics_port or free_port()}"
     argv = cli_argv("--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics)
     if spec is not None:
         argv += ["--config", str(spec)]
+    if prometheus_url is not None:
+        argv += ["--prometheus", prometheus_url]
     argv += list(extra)
     proc = ManagedProcess("agent", argv, workdir / log_name, ready_url=f"http://{metrics}/readyz")
     return proc, f"http://{otlp}", metrics
@@ -722,8 +730,13 @@ class FullStack:
 
     @property
     def agent_url(self) -> str:
-        """Base URL of the agent's HTTP server (/metrics, /api/slo)."""
+        """Base URL of the agent's HTTP server (/metrics, /api/slo, and the SLO page at /)."""
         return f"http://{self.metrics_address}"
+
+    @property
+    def page_url(self) -> str:
+        """The agent's SLO page."""
+        return f"{self.agent_url}/"
 
     def start(self, timeout: float = 90.0) -> FullStack:
         """Start emulator, agent and (when enabled) Prometheus + Alertmanager; wait for ready.
@@ -741,8 +754,14 @@ class FullStack:
             self.emulator, self.emulator_url = start_emulator(
                 self.workdir, seed=self.seed, time_scale=self.time_scale
             )
+            # Prometheus' port is chosen first: the agent's page lists its alerts.
+            prometheus_port = free_port() if self.monitoring else None
             self.agent, self.otlp_url, self.metrics_address = start_agent(
-                self.workdir, spec=self.spec_path
+                self.workdir,
+                spec=self.spec_path,
+                prometheus_url=None
+                if prometheus_port is None
+                else f"http://127.0.0.1:{prometheus_port}",
             )
             if self.monitoring and self.generated is not None:
                 self.stack = Stack(
@@ -750,6 +769,7 @@ class FullStack:
                     rule_files=self.generated.rule_files,
                     alertmanager_yaml=self.generated.alertmanager_yaml,
                     workdir=self.workdir / "monitoring",
+                    prometheus_port=prometheus_port,
                 )
                 self.stack.start(timeout)
             self.emulator.wait_ready(timeout)
@@ -788,6 +808,26 @@ class FullStack:
         proc = ManagedProcess(f"load-{name}", argv, self.workdir / f"load-{name}.log")
         self.loads.append(proc)
         return proc
+
+    def restart_finished_loads(self) -> list[str]:
+        """Start again, with the same options, every load that ended by itself (status 0).
+
+        Keeps traffic flowing for as long as the stack stays up, in runs of a bounded length
+        (each load keeps every call it made in memory). Returns the names restarted; raises
+        StackError (with its log) for a load that failed.
+        """
+        restarted = []
+        for i, proc in enumerate(self.loads):
+            if proc.running():
+                continue
+            if proc.process.returncode != 0:
+                raise StackError(
+                    f"{proc.name} exited ({proc.process.returncode}):\n{proc.log_tail()}"
+                )
+            proc.stop()
+            self.loads[i] = ManagedProcess(proc.name, proc.argv, proc.log_path)
+            restarted.append(proc.name)
+        return restarted
 
     def check_alive(self) -> None:
         """Raise StackError (with its log) when a process of ours has exited."""

@@ -12,17 +12,21 @@ import shutil
 
 import pytest
 
+#: The Debian package of a binary, when it is not the monitoring stack's.
+_PACKAGES = {"chromium": "chromium"}
+
 
 def _require_binary(name: str) -> str:
     """Return the path of a Debian binary the test needs.
 
-    In CI (``CI=true``) a missing binary fails the test: .ci/run installs them. Elsewhere the
-    test is skipped with the command that installs it.
+    In CI (``CI=true``) a missing binary fails the test: .ci/install-tools installs them.
+    Elsewhere the test is skipped with the command that installs it.
     """
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} not on PATH: apt-get install prometheus prometheus-alertmanager"
+    package = _PACKAGES.get(name, "prometheus prometheus-alertmanager")
+    message = f"{name} not on PATH: apt-get install {package}"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
