@@ -11,18 +11,30 @@ import os
 import shutil
 
 import pytest
+from gemini_slo.lab import tools
 
 
 def _require_binary(name: str) -> str:
     """Return the path of a Debian binary the test needs.
 
+    Debian 12's binaries (``prometheus``, ``promtool``, ``prometheus-alertmanager``, ...) are
+    looked up on PATH. The trixie engines of :data:`gemini_slo.lab.tools.TOOLS`
+    (``victoria-metrics``, ``vmalert``, ``vmagent``, ``prometheus-2.53``) are looked up under
+    ``tools/`` first, then on PATH (a ``prometheus`` there counts as 2.53 only if it is).
+
     In CI (``CI=true``) a missing binary fails the test: .ci/run installs them. Elsewhere the
     test is skipped with the command that installs it.
     """
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} not on PATH: apt-get install prometheus prometheus-alertmanager"
+    if name in tools.TOOLS:
+        path = tools.find_tool(name)
+        if path:
+            return path
+        message = f"{name} not under {tools.tools_dir()} nor on PATH: {tools.INSTALL_HINT}"
+    else:
+        path = shutil.which(name)
+        if path:
+            return path
+        message = f"{name} not on PATH: apt-get install prometheus prometheus-alertmanager"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
