@@ -16,7 +16,9 @@ sends every export request, byte for byte, to the agent and to VictoriaMetrics. 
   ``telemetry_sdk_*`` are dropped by the relabeling flag (docs/scaling.md);
 * ``le`` values per histogram: equal (VictoriaMetrics writes ``1`` where the agent writes
   ``1.0``: the relabeling flag rewrites them);
-* call and token totals: equal (the same bytes went to both).
+* call and token totals: equal (the same bytes went to both);
+* percentiles: ``histogram_quantile`` over the ``vmrange`` twin in VictoriaMetrics agrees
+  with the agent's exact percentile of the same calls (so percentiles need no agent).
 
 Any other difference fails.
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gemini_slo.contract import agent_series
 from gemini_slo.contract import signals as S
 from gemini_slo.contract.spec import default_spec_path, load_spec
 from gemini_slo.emulator.testing import RemoteEmulator
@@ -43,6 +46,10 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = [pytest.mark.slow, pytest.mark.victoria, pytest.mark.timeout(300)]
 
 LOAD_S = 12.0
+PERCENTILES = (0.5, 0.95)
+#: vmrange buckets are 2^(1/32) wide (2.2%) and VictoriaMetrics interpolates inside one;
+#: the agent is within 1% of the exact value.
+PERCENTILE_TOLERANCE = 0.03
 SYNC_TIMEOUT_S = 60.0
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -92,6 +99,37 @@ def _victoria_totals(url: str, signal: S.Signal, by: str) -> dict[tuple[str, str
         (r["metric"][S.LABEL_WORKLOAD], r["metric"][by]): float(r["value"][1])
         for r in st.query(url, expr)
     }
+
+
+def _agent_percentile(metrics_url: str, workload: str, q: float) -> float:
+    """The agent's percentile of successful calls of ``workload`` over its 1m window."""
+    text = st.http_get(metrics_url).decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == agent_series.AGENT_DURATION_PERCENTILE
+                and labels.get(S.LABEL_WORKLOAD) == workload
+                and labels.get(agent_series.LABEL_WINDOW) == agent_series.AGENT_WINDOWS[0]
+                and float(labels[agent_series.LABEL_QUANTILE]) == q
+            ):
+                return float(sample.value)
+    raise AssertionError(f"no p{q * 100:g} of {workload} behind the agent")
+
+
+def _victoria_percentile(url: str, workload: str, q: float) -> float:
+    """``histogram_quantile`` over the vmrange twin: the same calls (no error_type)."""
+    selector = (
+        f'{S.OPERATION_DURATION_EXPONENTIAL.prometheus}_bucket{{{S.LABEL_WORKLOAD}="{workload}",'
+        f'{S.LABEL_ERROR_TYPE}=""}}'
+    )
+    expr = (
+        f"histogram_quantile({q}, sum by ({victoria.VMRANGE_LABEL}) "
+        f"(last_over_time({selector}[10m])))"
+    )
+    result = st.query(url, expr)
+    assert result, f"no {expr} in VictoriaMetrics"
+    return float(result[0]["value"][1])
 
 
 def _same_totals(a: dict[Any, float], b: dict[Any, float]) -> bool:
@@ -166,6 +204,13 @@ def test_same_traffic_gives_the_same_names_and_labels(
 
         agent_labels, agent_le = _agent_series(metrics_url)
         vm_labels, vm_le = _victoria_series(vm_url, started)
+        percentiles = {
+            q: (
+                _agent_percentile(metrics_url, chat.name, q),
+                _victoria_percentile(vm_url, chat.name, q),
+            )
+            for q in PERCENTILES
+        }
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -211,3 +256,8 @@ def test_same_traffic_gives_the_same_names_and_labels(
     assert not le_differences, "le values differ:\n" + json.dumps(le_differences, indent=1)
     integral = [le for values in agent_le.values() for le in values if le.endswith(".0")]
     assert integral, "no integral bound was compared (1.0 vs 1): the check above proves nothing"
+
+    # 4. Percentiles from the vmrange twin, without the agent.
+    record_property("percentiles_agent_vs_victoria", json.dumps(percentiles))
+    for q, (exact, approximated) in percentiles.items():
+        assert abs(approximated - exact) <= PERCENTILE_TOLERANCE * exact, (q, exact, approximated)
