@@ -1,6 +1,6 @@
 """VictoriaMetrics' ingest of an OTLP load beside the agent's, in one run (scale-out path 1).
 
-Run: ``.venv/bin/python bench/victoria_ingest.py`` (about 20 s; ``--seconds``, ``--models``).
+Run: ``.venv/bin/python bench/victoria_ingest.py`` (about 35 s; ``--seconds``, ``--models``).
 Prints figures; asserts nothing about time (the machine is shared and noisy).
 
 The load is bench/agent_ingest.py's: exporter processes build MetricsData with the
