@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 
 # Debian's prometheus (with promtool) and prometheus-alertmanager (with amtool), for the
 # rule tests, the full-stack test and the demo. Installed only when missing, only as root.
+# Also Debian trixie's victoria-metrics (vmalert, vmagent) and prometheus 2.53, unpacked
+# into tools/ (git-ignored) for the scale-out tests: see lab/tools.py.
 tools:
 	@bash .ci/install-tools
 

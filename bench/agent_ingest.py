@@ -84,20 +84,27 @@ for r in range(cfg["snapshots"]):
     snapshots.append(reader.get_metrics_data())
 exporter = OTLPMetricExporter(endpoint=cfg["endpoint"])
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics.export import MetricExportResult
 bodies = [encode_metrics(m).SerializeToString() for m in snapshots]
+# Data points per snapshot, so that a receiver without self-metrics of its own can be rated.
+sizes = [sum(len(m.data.data_points) for rm in md.resource_metrics for sm in rm.scope_metrics
+             for m in sm.metrics) for md in snapshots]
 sys.stdout.write("ready\n"); sys.stdout.flush()
 sys.stdin.readline()
 deadline = time.monotonic() + cfg["seconds"]
-n = 0
+n = points = failed = 0
 while time.monotonic() < deadline:
+    i = n % len(snapshots)
     if cfg["transport"]:
         # The exporter's own HTTP client (session, headers, retries) with the bodies its
         # encoder produced beforehand: the exporter's CPU goes to sending, not encoding.
-        exporter._client.export(bodies[n % len(bodies)])
+        ok = getattr(exporter._client.export(bodies[i]), "success", True)
     else:
-        exporter.export(snapshots[n % len(snapshots)])
+        ok = exporter.export(snapshots[i]) is MetricExportResult.SUCCESS
+    points += sizes[i] if ok else 0
+    failed += 0 if ok else 1
     n += 1
-sys.stdout.write(json.dumps({"exports": n}) + "\n")
+sys.stdout.write(json.dumps({"exports": n, "points": points, "failed": failed}) + "\n")
 """
 
 

@@ -352,6 +352,12 @@ class Stack:
     starts them (Alertmanager only when ``alertmanager=True`` and the binary exists) and
     stops them on exit. Files live in ``workdir`` (a fresh temp dir unless given; a temp
     dir made here is removed on stop unless ``keep=True``).
+
+    The engine that stores and evaluates is Prometheus here; a subclass replaces it by
+    overriding :meth:`_find_engines`, :meth:`_start_engines` and :meth:`_engine_processes`
+    (``gemini_slo.lab.victoria.VictoriaStack``: VictoriaMetrics and vmalert).
+    ``prometheus_url`` is the Prometheus HTTP API that :meth:`query` asks, ``rules_url`` the
+    one that :meth:`alerts` and :meth:`rules` ask (the same server for Prometheus).
     """
 
     def __init__(
@@ -381,6 +387,7 @@ class Stack:
         self.prometheus: ManagedProcess | None = None
         self.alertmanager: ManagedProcess | None = None
         self.prometheus_url = ""
+        self.rules_url = ""
         self.alertmanager_url = ""
         self._made_workdir = False
 
@@ -388,9 +395,7 @@ class Stack:
 
     def start(self, timeout: float = 90.0) -> Stack:
         """Start everything and wait until ready; on failure stop what started and raise."""
-        prometheus_bin = find_binary(PROMETHEUS_BINARIES)
-        if prometheus_bin is None:
-            raise StackError(f"prometheus is not on PATH: {INSTALL_HINT}")
+        self._find_engines()
         alertmanager_bin = find_binary(ALERTMANAGER_BINARIES) if self._want_alertmanager else None
         if self._want_alertmanager and alertmanager_bin is None:
             raise StackError(f"prometheus-alertmanager is not on PATH: {INSTALL_HINT}")
@@ -404,14 +409,30 @@ class Stack:
             alertmanager_address = None
             if alertmanager_bin is not None:
                 alertmanager_address = self._start_alertmanager(alertmanager_bin)
-            self._start_prometheus(prometheus_bin, alertmanager_address)
-            for proc in (self.alertmanager, self.prometheus):
+            self._start_engines(alertmanager_address, timeout)
+            for proc in (self.alertmanager, *self._engine_processes()):
                 if proc is not None:
                     proc.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _find_engines(self) -> None:
+        """Raise StackError, saying how to install them, when the engines' binaries are missing."""
+        if find_binary(PROMETHEUS_BINARIES) is None:
+            raise StackError(f"prometheus is not on PATH: {INSTALL_HINT}")
+
+    def _start_engines(self, alertmanager: str | None, timeout: float) -> None:
+        """Start the engines (not waiting for them), alerting ``alertmanager`` when given."""
+        binary = find_binary(PROMETHEUS_BINARIES)
+        if binary is None:
+            raise StackError(f"prometheus is not on PATH: {INSTALL_HINT}")
+        self._start_prometheus(binary, alertmanager)
+
+    def _engine_processes(self) -> list[ManagedProcess | None]:
+        """The engines' processes, in the order they are stopped."""
+        return [self.prometheus]
 
     def _start_alertmanager(self, binary: str) -> str:
         self.webhook = WebhookReceiver().start()
@@ -450,7 +471,7 @@ class Stack:
         path = write_yaml(self.workdir / "prometheus.yml", config)
         port = self._prometheus_port or free_port()
         address = f"127.0.0.1:{port}"
-        self.prometheus_url = f"http://{address}"
+        self.prometheus_url = self.rules_url = f"http://{address}"
         storage = self.workdir / "prometheus-data"
         storage.mkdir(exist_ok=True)
         self.prometheus = ManagedProcess(
@@ -471,8 +492,8 @@ class Stack:
         )
 
     def stop(self) -> None:
-        """Stop Prometheus, Alertmanager and the webhook; remove a temp dir made here."""
-        for proc in (self.prometheus, self.alertmanager):
+        """Stop the engines, Alertmanager and the webhook; remove a temp dir made here."""
+        for proc in (*self._engine_processes(), self.alertmanager):
             if proc is not None:
                 proc.stop()
         if self.webhook is not None:
@@ -502,13 +523,13 @@ class Stack:
 
     def alerts(self) -> list[dict[str, Any]]:
         """Prometheus' active alerts (pending and firing), as ``/api/v1/alerts`` gives them."""
-        data = http_json(f"{self.prometheus_url}/api/v1/alerts")
+        data = http_json(f"{self.rules_url}/api/v1/alerts")
         alerts: list[dict[str, Any]] = data["data"]["alerts"]
         return alerts
 
     def rules(self) -> list[dict[str, Any]]:
         """Loaded rule groups (``/api/v1/rules``), to check that the generated rules loaded."""
-        data = http_json(f"{self.prometheus_url}/api/v1/rules")
+        data = http_json(f"{self.rules_url}/api/v1/rules")
         groups: list[dict[str, Any]] = data["data"]["groups"]
         return groups
 
@@ -698,6 +719,11 @@ class FullStack:
     Prometheus and Alertmanager. Every process is a child of ours and stops on
     :meth:`stop` (and at exit). Files (spec, generated rules and dashboards, logs, load
     summaries) live in ``workdir``.
+
+    What receives the apps' OTLP is the agent here; a subclass replaces the agent and the
+    monitoring stack by overriding :meth:`_start_pipeline`, :meth:`_workloads_with_ok_calls`
+    and :meth:`_watched` (``gemini_slo.lab.victoria.VictoriaFullStack``: the apps export
+    straight to VictoriaMetrics). The loads export to ``otlp_url`` either way.
     """
 
     def __init__(
@@ -754,30 +780,34 @@ class FullStack:
             self.emulator, self.emulator_url = start_emulator(
                 self.workdir, seed=self.seed, time_scale=self.time_scale
             )
-            # Prometheus' port is chosen first: the agent's page lists its alerts.
-            prometheus_port = free_port() if self.monitoring else None
-            self.agent, self.otlp_url, self.metrics_address = start_agent(
-                self.workdir,
-                spec=self.spec_path,
-                prometheus_url=None
-                if prometheus_port is None
-                else f"http://127.0.0.1:{prometheus_port}",
-            )
-            if self.monitoring and self.generated is not None:
-                self.stack = Stack(
-                    [self.metrics_address],
-                    rule_files=self.generated.rule_files,
-                    alertmanager_yaml=self.generated.alertmanager_yaml,
-                    workdir=self.workdir / "monitoring",
-                    prometheus_port=prometheus_port,
-                )
-                self.stack.start(timeout)
+            self._start_pipeline(self.generated, timeout)
             self.emulator.wait_ready(timeout)
-            self.agent.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_pipeline(self, generated: Generated, timeout: float) -> None:
+        """Start what receives the OTLP (the agent) and the monitoring; wait until ready."""
+        # Prometheus' port is chosen first: the agent's page lists its alerts.
+        prometheus_port = free_port() if self.monitoring else None
+        self.agent, self.otlp_url, self.metrics_address = start_agent(
+            self.workdir,
+            spec=self.spec_path,
+            prometheus_url=None
+            if prometheus_port is None
+            else f"http://127.0.0.1:{prometheus_port}",
+        )
+        if self.monitoring:
+            self.stack = Stack(
+                [self.metrics_address],
+                rule_files=generated.rule_files,
+                alertmanager_yaml=generated.alertmanager_yaml,
+                workdir=self.workdir / "monitoring",
+                prometheus_port=prometheus_port,
+            )
+            self.stack.start(timeout)
+        self.agent.wait_ready(timeout)
 
     def start_load(
         self, mode: str, *args: str, name: str | None = None, duration: float = 600.0
@@ -829,43 +859,51 @@ class FullStack:
             restarted.append(proc.name)
         return restarted
 
+    def _watched(self) -> list[ManagedProcess | None]:
+        """The processes whose exit :meth:`check_alive` reports."""
+        return [self.emulator, self.agent, *self.loads]
+
     def check_alive(self) -> None:
         """Raise StackError (with its log) when a process of ours has exited."""
-        for proc in (self.emulator, self.agent, *self.loads):
+        for proc in self._watched():
             if proc is not None and not proc.running():
                 raise StackError(
                     f"{proc.name} exited ({proc.process.returncode}):\n{proc.log_tail()}"
                 )
 
     def wait_for_traffic(self, workloads: Sequence[str], timeout: float = 120.0) -> None:
-        """Wait until the agent exposes successful calls of every workload (loads and export up).
-
-        Read from the agent's own /metrics, so that it works with or without Prometheus.
-        """
-        from gemini_slo.contract import signals as S
-
+        """Wait until successful calls of every workload have arrived (loads and export up)."""
         deadline = time.monotonic() + timeout
         missing = set(workloads)
         while time.monotonic() < deadline:
             self.check_alive()
             with contextlib.suppress(StackError):
-                text = http_get(f"{self.agent_url}/metrics").decode(errors="replace")
-                missing = {
-                    w
-                    for w in workloads
-                    if not any(
-                        line.startswith(S.CALLS.prometheus)
-                        and f'{S.LABEL_WORKLOAD}="{w}"' in line
-                        and f'{S.LABEL_OUTCOME}="{S.Outcome.OK}"' in line
-                        for line in text.splitlines()
-                    )
-                }
+                missing = set(workloads) - self._workloads_with_ok_calls(workloads)
                 if not missing:
                     return
             time.sleep(1)
         raise StackError(
-            f"no successful calls of {sorted(missing)} reached the agent in {timeout:.0f}s"
+            f"no successful calls of {sorted(missing)} reached {self.otlp_url} in {timeout:.0f}s"
         )
+
+    def _workloads_with_ok_calls(self, workloads: Sequence[str]) -> set[str]:
+        """Those of ``workloads`` with successful calls in the agent's own /metrics.
+
+        Read from the agent, so that it works with or without Prometheus.
+        """
+        from gemini_slo.contract import signals as S
+
+        text = http_get(f"{self.agent_url}/metrics").decode(errors="replace")
+        return {
+            w
+            for w in workloads
+            if any(
+                line.startswith(S.CALLS.prometheus)
+                and f'{S.LABEL_WORKLOAD}="{w}"' in line
+                and f'{S.LABEL_OUTCOME}="{S.Outcome.OK}"' in line
+                for line in text.splitlines()
+            )
+        }
 
     def stop_loads(self, timeout: float = 60.0) -> None:
         """Stop the loads (SIGTERM: they stop starting calls and flush their signals)."""
