@@ -65,13 +65,16 @@ DROPPED_RESOURCE_LABELS = "telemetry_sdk_.*"
 #: VictoriaMetrics' label for the bucket ranges of a histogram it stores as vmrange buckets.
 VMRANGE_LABEL = "vmrange"
 #: Series only the agent computes (sliding-window percentiles, the spec's objectives as
-#: series); with the agent's own health (``gemini_slo_agent_*``) they are absent here.
+#: series, the mode advisor's verdicts); with the agent's own health (``gemini_slo_agent_*``) they are absent here.
 AGENT_ONLY_SERIES: tuple[str, ...] = (
     *agent_series.PERCENTILE_METRICS.values(),
     agent_series.AGENT_OBJECTIVE_TARGET,
     agent_series.AGENT_OBJECTIVE_THRESHOLD,
     agent_series.AGENT_OBJECTIVE_MET,
     agent_series.AGENT_ERROR_BUDGET_REMAINING,
+    agent_series.ADVICE_MODE,
+    agent_series.ADVICE_SCORE,
+    agent_series.ADVICE_MISMATCH,
 )
 #: The exponential twins, which the agent turns into percentiles and VictoriaMetrics keeps
 #: as ``vmrange`` histograms (``_bucket``, ``_sum``, ``_count``) of these families.

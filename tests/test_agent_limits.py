@@ -131,7 +131,9 @@ def test_exponential_buckets_past_the_float_range_are_refused_and_percentiles_st
         ):
             message = export(agent, [_exp_point(offset, counts, negative=negative)], "bad")
             assert "outside the float range at scale 5" in message, message
-        assert export(agent, [_exp_point(hi, [10])], "app") == ""
+        # The extreme calls, counted too: a workload with no call is "no traffic", not unmet.
+        calls = sum_metric(signals.CALLS.name, [({**chat_attrs(), signals.ATTR_OUTCOME: "ok"}, 10)])
+        assert export(agent, [_exp_point(hi, [10]), calls], "app") == ""
         text = agent.scrape()
         percentiles = samples(text, agent_series.AGENT_DURATION_PERCENTILE)
         assert percentiles, "the valid extreme point gives percentiles"

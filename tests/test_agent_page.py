@@ -26,7 +26,7 @@ from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.agent.testing import otlp_request, post_otlp, running_agent, sum_metric
 from gemini_slo.agent.windows import Windows
 from gemini_slo.contract import agent_series, signals
-from gemini_slo.contract.burn_windows import BURN_WINDOWS, Policy
+from gemini_slo.contract.burn_windows import BURN_WINDOWS, Policy, resolve
 from gemini_slo.contract.spec import Objective, SloSpec, Workload, default_spec_path, load_spec
 
 SPEC = load_spec(default_spec_path())
@@ -84,7 +84,10 @@ def test_history_is_bounded_and_counts_stay_monotonic() -> None:
 
 
 def test_burn_rate_is_the_error_ratio_over_the_budget_per_window() -> None:
-    """Half the calls bad in the last 60s against a 5% budget burns 10x; older ones do not count."""
+    """Half the calls bad in the last 60s against a 5% budget burns 10x; older ones do not count.
+
+    The page's threshold is the generated alert's: the fast pair's cap (1/12 of the calls
+    bad) over a 5% budget is 1.67x, so 10x is burning."""
     spec = _scaled(60)  # 1h/5m -> 60s/5s
     status = ScriptedStatus(spec)
     history = History(status, HistorySettings(interval=1, points=400), clock=lambda: 0.0)
@@ -105,8 +108,9 @@ def test_burn_rate_is_the_error_ratio_over_the_budget_per_window() -> None:
     assert fast.long.seconds == 60 and fast.short.seconds == 5
     assert fast.long.burn == pytest.approx(0.5 / 0.05)
     assert fast.short.burn == pytest.approx(0.5 / 0.05)
-    assert fast.threshold == pytest.approx(14.4)
-    assert not fast.burning  # 10x is below the 14.4x page threshold
+    assert fast.threshold == pytest.approx(resolve(BURN_WINDOWS[0], 0.05, spec.period).burn_factor)
+    assert fast.threshold == pytest.approx((1 / 12) / 0.05, rel=1e-5)
+    assert fast.burning  # 10x is above the capped 1.67x page threshold
     slow = p95.pairs[1]  # 6h/30m -> 360s/30s: the ring holds 120s of it
     assert slow.long.covered == pytest.approx(120)
     assert slow.long.burn == pytest.approx((600 + 300) / 1200 / 0.05)  # 15x > 6x
@@ -114,9 +118,12 @@ def test_burn_rate_is_the_error_ratio_over_the_budget_per_window() -> None:
 
 
 def test_a_loose_objective_burns_at_most_at_every_event_bad() -> None:
-    """A 10% budget cannot burn 14.4x: the threshold caps at 100% bad, which still fires."""
-    assert pair_threshold(SPEC, BURN_WINDOWS[0], 0.10) == pytest.approx(10.0)
-    assert pair_threshold(SPEC, BURN_WINDOWS[0], 0.05) == pytest.approx(14.4)
+    """A 10% budget cannot burn 14.4x: the page uses the contract's resolved factor (the floor,
+    1.5x), the same as the generated alert, and every call bad burns past it."""
+    assert pair_threshold(SPEC, BURN_WINDOWS[0], 0.10) == pytest.approx(1.5)
+    assert pair_threshold(SPEC, BURN_WINDOWS[0], 0.05) == pytest.approx(
+        resolve(BURN_WINDOWS[0], 0.05, SPEC.period).burn_factor
+    )
     p90 = replace(P95, name="latency_p90", target=0.9, percentile=0.9)
     chat = replace(CHAT, objectives=(p90,))
     spec = replace(_scaled(60), workloads=(chat, *SPEC.workloads[1:]))
