@@ -27,16 +27,14 @@ MAX_SCALE = 20
 
 
 def downscale_buckets(offset: int, counts: list[int], by: int) -> tuple[int, list[int]]:
-    """Return ``(offset, counts)`` lowered by ``by`` scales (``by >= 0``)."""
+    """Return ``(offset, counts)`` lowered by ``by`` scales (``by >= 0``).
+
+    The rule is the contract's (:func:`gemini_slo.contract.exponential.downscale`); at
+    ``by == 0`` the agent keeps its own list rather than a copy, as merges mostly are.
+    """
     if by <= 0 or not counts:
         return offset, counts
-    new_offset = offset >> by
-    last = (offset + len(counts) - 1) >> by
-    out = [0] * (last - new_offset + 1)
-    for i, c in enumerate(counts):
-        if c:
-            out[((offset + i) >> by) - new_offset] += c
-    return new_offset, out
+    return exponential.downscale(offset, counts, by)
 
 
 def add_buckets(
