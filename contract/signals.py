@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from prometheus_client.utils import floatToGoString
 
 __all__ = [
+    "ATTR_BATCH_STATE",
     "ATTR_ERROR_TYPE",
     "ATTR_MODE",
     "ATTR_OPERATION",
@@ -45,6 +46,23 @@ __all__ = [
     "ATTR_REQUEST_MODEL",
     "ATTR_TOKEN_TYPE",
     "ATTR_WORKLOAD",
+    "BATCH_ACTIVE_STATES",
+    "BATCH_ATTRIBUTES",
+    "BATCH_COST",
+    "BATCH_DURATION_BUCKETS",
+    "BATCH_FAILED_STATES",
+    "BATCH_JOBS_ACTIVE",
+    "BATCH_JOBS_FINISHED",
+    "BATCH_JOBS_SUBMITTED",
+    "BATCH_JOB_DURATION",
+    "BATCH_JOB_REQUESTS",
+    "BATCH_QUEUE_OLDEST",
+    "BATCH_QUEUE_TIME",
+    "BATCH_REQUESTS",
+    "BATCH_REQUESTS_BUCKETS",
+    "BATCH_SIGNALS",
+    "BATCH_TERMINAL_STATES",
+    "BATCH_TOKENS",
     "BILLABLE_TOKEN_TYPES",
     "BOTH",
     "CALLS",
@@ -61,6 +79,7 @@ __all__ = [
     "FAILED_OUTCOMES",
     "GENERATED_TOKEN_TYPES",
     "INSTRUMENTATION_SIGNALS",
+    "LABEL_BATCH_STATE",
     "LABEL_ERROR_TYPE",
     "LABEL_MODE",
     "LABEL_MODEL",
@@ -98,6 +117,7 @@ __all__ = [
     "TOKEN_USAGE_BUCKETS",
     "TTFT_BUCKETS",
     "UNPRICED_CALLS",
+    "BatchState",
     "BucketLayout",
     "Kind",
     "Mode",
@@ -529,6 +549,169 @@ CALL_COST_PER_MILLION_TOKENS = Signal(
     buckets=CALL_COST_PER_MILLION_BUCKETS,
 )
 
+# ---- throughput mode: Batch API jobs ---------------------------------------------------
+# A batch job is not a call: it is submitted, waits in the API's queue, runs its requests
+# at the batch rate and ends in a terminal state hours later. Its series carry the
+# workload, the mode, the provider and the model (no operation: every job generates), and
+# the job's state where it matters. The GenAI conventions define no batch signal, so the
+# names are gemini_slo.client.batch.*; the token types and gen_ai.* attributes are theirs.
+
+
+class BatchState(enum.StrEnum):
+    """A batch job's state, the value of :data:`ATTR_BATCH_STATE` (the API's
+    ``BATCH_STATE_*`` / the SDK's ``JOB_STATE_*`` without the prefix, lower case)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+#: States a job never leaves; a job is counted as finished once, in one of these.
+BATCH_TERMINAL_STATES: tuple[BatchState, ...] = (
+    BatchState.SUCCEEDED,
+    BatchState.FAILED,
+    BatchState.CANCELLED,
+    BatchState.EXPIRED,
+)
+#: Terminal states that count against a job failure-ratio objective (a cancelled job was
+#: the user's decision, not a failure of the service).
+BATCH_FAILED_STATES: tuple[BatchState, ...] = (BatchState.FAILED, BatchState.EXPIRED)
+#: States a job is "in" right now (gemini_slo.client.batch.jobs.active).
+BATCH_ACTIVE_STATES: tuple[BatchState, ...] = (BatchState.PENDING, BatchState.RUNNING)
+
+ATTR_BATCH_STATE = "gemini_slo.batch.state"
+
+#: The attributes every batch series carries, in this order.
+BATCH_ATTRIBUTES: tuple[str, ...] = (ATTR_WORKLOAD, ATTR_MODE, ATTR_PROVIDER, ATTR_REQUEST_MODEL)
+
+#: Time in the queue and time to completion of a job: seconds to two days (the API expires
+#: a job after 48 hours), with the round figures completion objectives use as boundaries.
+BATCH_DURATION_BUCKETS: tuple[float, ...] = (
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    10800.0, 14400.0, 21600.0, 43200.0, 86400.0, 172800.0,
+)  # fmt: skip
+
+#: Requests per job (the API takes up to a 2 GB input file; inline requests are fewer).
+BATCH_REQUESTS_BUCKETS: tuple[float, ...] = (
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+)  # fmt: skip
+
+BATCH_JOBS_SUBMITTED = Signal(
+    name="gemini_slo.client.batch.jobs.submitted",
+    kind=Kind.COUNTER,
+    unit="{job}",
+    description="Batch jobs submitted (batches.create), counted once per job.",
+    attributes=BATCH_ATTRIBUTES,
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_JOBS_FINISHED = Signal(
+    name="gemini_slo.client.batch.jobs.finished",
+    kind=Kind.COUNTER,
+    unit="{job}",
+    description="Batch jobs seen in a terminal state (succeeded, failed, cancelled, "
+    "expired), counted once per job however often it is polled.",
+    attributes=(*BATCH_ATTRIBUTES, ATTR_BATCH_STATE),
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_JOBS_ACTIVE = Signal(
+    name="gemini_slo.client.batch.jobs.active",
+    kind=Kind.UP_DOWN_COUNTER,
+    unit="{job}",
+    description="Batch jobs in each non-terminal state (pending, running) as last seen.",
+    attributes=(*BATCH_ATTRIBUTES, ATTR_BATCH_STATE),
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_QUEUE_OLDEST = Signal(
+    name="gemini_slo.client.batch.queue.oldest_age",
+    kind=Kind.GAUGE,
+    unit="s",
+    description="Age (now - create time) of the oldest job last seen pending; 0 when none "
+    "is. What a stuck-in-queue ticket reads: a stuck job never reaches a histogram.",
+    attributes=BATCH_ATTRIBUTES,
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_QUEUE_TIME = Signal(
+    name="gemini_slo.client.batch.job.queue_time",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description="Time a job waited in the queue: create time to the first observation "
+    "that it left pending (see docs/instrumentation.md for the exact rule).",
+    attributes=BATCH_ATTRIBUTES,
+    modes=THROUGHPUT_ONLY,
+    buckets=BATCH_DURATION_BUCKETS,
+)
+
+BATCH_JOB_DURATION = Signal(
+    name="gemini_slo.client.batch.job.duration",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description="Time to completion of a job: its end time minus its create time, as the "
+    "API reports them, by terminal state.",
+    attributes=(*BATCH_ATTRIBUTES, ATTR_BATCH_STATE),
+    modes=THROUGHPUT_ONLY,
+    buckets=BATCH_DURATION_BUCKETS,
+)
+
+BATCH_JOB_REQUESTS = Signal(
+    name="gemini_slo.client.batch.job.requests",
+    kind=Kind.HISTOGRAM,
+    unit="{request}",
+    description="Requests per submitted job.",
+    attributes=BATCH_ATTRIBUTES,
+    modes=THROUGHPUT_ONLY,
+    buckets=BATCH_REQUESTS_BUCKETS,
+)
+
+BATCH_REQUESTS = Signal(
+    name="gemini_slo.client.batch.requests",
+    kind=Kind.COUNTER,
+    unit="{request}",
+    description="Requests inside finished jobs whose results were read, by outcome (ok, or "
+    "error for a per-request error response).",
+    attributes=(*BATCH_ATTRIBUTES, ATTR_OUTCOME),
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_TOKENS = Signal(
+    name="gemini_slo.client.batch.tokens",
+    kind=Kind.COUNTER,
+    unit="{token}",
+    description="Tokens of a job's responses by type, as gemini_slo.client.tokens counts a "
+    "call's, once per job.",
+    attributes=(*BATCH_ATTRIBUTES, ATTR_TOKEN_TYPE),
+    modes=THROUGHPUT_ONLY,
+)
+
+BATCH_COST = Signal(
+    name="gemini_slo.client.batch.cost.usd",
+    kind=Kind.COUNTER,
+    unit="{USD}",
+    description="Cost of a job's responses in US dollars at the batch price, once per job.",
+    attributes=BATCH_ATTRIBUTES,
+    modes=THROUGHPUT_ONLY,
+)
+
+#: The batch signals, in a stable order (part of INSTRUMENTATION_SIGNALS).
+BATCH_SIGNALS: tuple[Signal, ...] = (
+    BATCH_JOBS_SUBMITTED,
+    BATCH_JOBS_FINISHED,
+    BATCH_JOBS_ACTIVE,
+    BATCH_QUEUE_OLDEST,
+    BATCH_QUEUE_TIME,
+    BATCH_JOB_DURATION,
+    BATCH_JOB_REQUESTS,
+    BATCH_REQUESTS,
+    BATCH_TOKENS,
+    BATCH_COST,
+)
+
 #: Every signal the instrumentation records, in a stable order.
 INSTRUMENTATION_SIGNALS: tuple[Signal, ...] = (
     OPERATION_DURATION,
@@ -549,6 +732,7 @@ INSTRUMENTATION_SIGNALS: tuple[Signal, ...] = (
     DEADLINE_EXCEEDED,
     CALL_TOKENS_PER_SECOND,
     CALL_COST_PER_MILLION_TOKENS,
+    *BATCH_SIGNALS,
 )
 
 
@@ -646,3 +830,4 @@ LABEL_PROVIDER = prometheus_label(ATTR_PROVIDER)
 LABEL_TOKEN_TYPE = prometheus_label(ATTR_TOKEN_TYPE)
 LABEL_ERROR_TYPE = prometheus_label(ATTR_ERROR_TYPE)
 LABEL_QUEUE = prometheus_label(ATTR_QUEUE)
+LABEL_BATCH_STATE = prometheus_label(ATTR_BATCH_STATE)

@@ -19,7 +19,14 @@ token_rate          ``factor`` (required): decode rate times factor (0.5 = half 
 block               ``rate`` (default 1.0): the prompt is blocked (promptFeedback, no candidates)
 safety              ``rate`` (default 1.0): the answer stops early with finishReason SAFETY
 cache_hit           ``fraction`` (required, 0..1): that share of the prompt is served from cache
+batch_stuck         ``rate`` (default 1.0): a batch job created now never leaves PENDING
+batch_fail          ``rate`` (default 1.0), ``at`` (default 0.5, 0..1): a batch job fails after
+                    that share of its processing time, with no results
+batch_request_errors ``status`` (default 500), ``rate`` (default 0.1): each request of a batch
+                    job answers that error (a partial failure; see ``batches.py``)
 ==================  ==========================================================================
+
+The ``batch_*`` kinds apply to batch jobs when they are created, never to online requests.
 
 When several faults apply, factors multiply, delays add, and for errors and stalls the
 oldest applicable fault wins. ``rate`` draws use an RNG seeded like the response RNG (see
@@ -50,6 +57,9 @@ FAULT_KINDS = (
     "block",
     "safety",
     "cache_hit",
+    "batch_stuck",
+    "batch_fail",
+    "batch_request_errors",
 )
 
 _PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
@@ -63,6 +73,9 @@ _PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "block": {"rate": (float, 1.0)},
     "safety": {"rate": (float, 1.0)},
     "cache_hit": {"fraction": (float, None)},
+    "batch_stuck": {"rate": (float, 1.0)},
+    "batch_fail": {"rate": (float, 1.0), "at": (float, 0.5)},
+    "batch_request_errors": {"status": (int, 500), "rate": (float, 0.1)},
 }
 
 
@@ -132,6 +145,8 @@ def _coerce(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         raise FaultError(f"{kind}: 'status' must be an HTTP error code (400..599)")
     if kind == "cache_hit" and out["fraction"] > 1:
         raise FaultError("cache_hit: 'fraction' is 0..1")
+    if kind == "batch_fail" and out["at"] > 1:
+        raise FaultError("batch_fail: 'at' is a share of the processing time (0..1)")
     return out
 
 
@@ -204,6 +219,8 @@ class FaultRegistry:
                 continue
             p = fault.params
             kind = fault.kind
+            if kind.startswith("batch_"):
+                continue  # batch jobs read these when they are created (batches.py)
             if kind == "latency_multiplier":
                 knobs.latency_factor *= p["factor"]
             elif kind == "extra_delay":

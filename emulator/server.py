@@ -11,6 +11,9 @@ or ``HttpOptions(api_version="v1beta")``):
   which the SDK raises while iterating.
 - ``POST /{v}/models/{model}:countTokens``, ``:embedContent``, ``:batchEmbedContents``
 - ``GET /{v}/models``, ``GET /{v}/models/{model}``
+- Batch API (``batches.py``): ``POST /{v}/models/{model}:batchGenerateContent`` (inline
+  requests), ``GET /{v}/batches`` (``pageSize``, ``pageToken``), ``GET /{v}/batches/{id}``,
+  ``POST /{v}/batches/{id}:cancel``, ``DELETE /{v}/batches/{id}``
 
 The key goes in ``x-goog-api-key`` (or ``?key=``). Any non-empty key is accepted; a missing
 one gets the API's 403 PERMISSION_DENIED (``require_api_key=False`` turns that off). The SDK's
@@ -24,7 +27,8 @@ Unknown paths and wrong HTTP methods get a 404 NOT_FOUND ``"Method not found."``
 Not emulated (answers stay plain filler text): function calling (``tools`` are accepted and
 ignored), JSON mode (``responseMimeType``/``responseSchema``), ``candidateCount`` > 1 (one
 candidate is returned), thought summaries (``includeThoughts``), non-text output, the
-``?alt=json`` array stream, and the cache/file/tuning/batch resources.
+``?alt=json`` array stream, the cache/file/tuning resources, and batch jobs from an uploaded
+file (the Files API's resumable upload is not served: batch jobs take inline requests).
 
 Admin API (JSON in, JSON out), under ``/_emulator/``:
 
@@ -46,11 +50,12 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiohttp import web
+from gemini_slo.emulator.batches import Answer, BatchBook, BatchTiming
 from gemini_slo.emulator.capacity import PoolBook
 from gemini_slo.emulator.errors import (
     ApiError,
@@ -61,6 +66,7 @@ from gemini_slo.emulator.errors import (
 )
 from gemini_slo.emulator.faults import Decision, FaultError, FaultRegistry
 from gemini_slo.emulator.model import (
+    Knobs,
     Plan,
     count_contents,
     filler_text,
@@ -98,7 +104,8 @@ class EmulatorConfig:
     """Run-time options of one emulator instance.
 
     ``time_scale`` multiplies the profile's latencies (0 = answer as fast as possible;
-    fault delays such as ``extra_delay`` are not scaled). ``quotas=False`` disables RPM/TPM.
+    fault delays such as ``extra_delay`` are not scaled) and the batch timings in
+    ``batch``. ``quotas=False`` disables RPM/TPM.
     """
 
     seed: int = 0
@@ -107,6 +114,7 @@ class EmulatorConfig:
     quotas: bool = True
     require_api_key: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    batch: BatchTiming = field(default_factory=BatchTiming)
 
 
 def _dumps(obj: Any) -> str:
@@ -141,6 +149,7 @@ class Emulator:
         self.stats = Stats()
         self.pools = PoolBook(self.profile.pools)
         self._sequence: dict[str, int] = {}
+        self.batches = BatchBook(self.config.batch, self.config.time_scale, self.config.seed)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -156,6 +165,7 @@ class Emulator:
         self.quotas.reset()
         self.pools.reset_peaks()
         self._sequence.clear()
+        self.batches.reset()
 
     def _check_key(self, request: web.Request) -> None:
         if not self.config.require_api_key:
@@ -193,6 +203,8 @@ class Emulator:
                 version = request.match_info["version"]
                 raise ApiError(404, f"models/{name} is not found for API version {version}.")
             return web.json_response(self._model_json(model), content_type="application/json")
+        if method == "batchGenerateContent" and request.method == "POST":
+            return await self._batch_create(request, name)
         if request.method != "POST" or method not in (*_MODEL_METHODS, *_EMBED_METHODS):
             raise ApiError(404, "Method not found.")
         known = self.profile.get(name)
@@ -434,6 +446,89 @@ class Emulator:
         models = [self._model_json(m) for m in self.profile.unique_models()]
         return web.json_response({"models": models})
 
+    # -- the Batch API (state and truth in batches.py) -----------------------------------
+
+    async def _batch_create(self, request: web.Request, name: str) -> web.Response:
+        self._check_key(request)
+        body = await self._read_json(request)
+        model = self.profile.get(name)
+        if model is None or model.kind != "generate":
+            raise model_not_found(name, "batchGenerateContent", request.match_info["version"])
+        job = self.batches.create(model.name, body, self.faults, self._batch_answer)
+        log.info("batch_created", job=job.id, model=model.name, requests=len(job.answers))
+        return web.json_response(self.batches.to_json(job))
+
+    def _batch_answer(
+        self, model_name: str, body: Any, rng: random.Random, injected: int | None
+    ) -> Answer:
+        """One request of a batch job, answered at once (the job's timing is its own)."""
+        model = self.profile.get(model_name)
+        assert model is not None  # the job's model was checked at creation
+        try:
+            req = validate_generate(body)
+            prompt_tokens, text = count_contents(req["contents"], req.get("systemInstruction"))
+            markers = parse_markers(text)
+            error = markers.error or injected
+            if error is not None:
+                raise injected_error(error)
+            plan = make_plan(
+                rng,
+                model,
+                prompt_tokens=prompt_tokens,
+                generation_config=req["generationConfig"],
+                cached_content=bool(req.get("cachedContent")),
+                markers=markers,
+                knobs=Knobs(),
+                time_scale=0.0,
+            )
+        except ApiError as exc:
+            # google.rpc.Status: code and message (the SDK's JobError has no other field).
+            return {"error": {"code": exc.code, "message": exc.message}}, None
+        if plan.blocked:
+            answer = self._blocked_json(model, plan)
+            output = thoughts = 0
+        else:
+            text = filler_text(plan.text_offset, plan.output_tokens)
+            answer = self._chunk_json(model, plan, plan.output_tokens, text, final=True)
+            output, thoughts = plan.output_tokens, plan.thoughts_tokens
+        usage = {
+            "input": plan.prompt_tokens,
+            "output": output,
+            "thoughts": thoughts,
+            "cached": plan.cached_tokens,
+        }
+        return {"response": answer}, usage
+
+    async def list_batches(self, request: web.Request) -> web.Response:
+        """``GET /{v}/batches``."""
+        self._check_key(request)
+        try:
+            size = int(request.query.get("pageSize", "0"))
+        except ValueError:
+            raise invalid_argument("Invalid value at 'page_size'.") from None
+        jobs, token = self.batches.page(size, request.query.get("pageToken"))
+        out: dict[str, Any] = {"operations": [self.batches.to_json(j) for j in jobs]}
+        if token is not None:
+            out["nextPageToken"] = token
+        return web.json_response(out)
+
+    async def handle_batch(self, request: web.Request) -> web.Response:
+        """``GET``/``DELETE /{v}/batches/{id}``, ``POST /{v}/batches/{id}:cancel``."""
+        self._check_key(request)
+        job_id, sep, verb = request.match_info["target"].partition(":")
+        if sep:
+            if verb != "cancel" or request.method != "POST":
+                raise ApiError(404, "Method not found.")
+            self.batches.cancel(job_id)
+            log.info("batch_cancelled", job=job_id)
+            return web.json_response({})
+        if request.method == "GET":
+            return web.json_response(self.batches.to_json(self.batches.get(job_id)))
+        if request.method == "DELETE":
+            self.batches.delete(job_id)
+            return web.json_response({})
+        raise ApiError(404, "Method not found.")
+
     # -- admin API -----------------------------------------------------------------------
 
     async def admin_faults(self, request: web.Request) -> web.Response:
@@ -469,10 +564,15 @@ class Emulator:
 
     async def admin_stats(self, request: web.Request) -> web.Response:
         """``GET /_emulator/stats`` (with ``pools`` when the profile has any)."""
+        return web.json_response(self.ground_truth())
+
+    def ground_truth(self) -> dict[str, Any]:
+        """The stats snapshot, the batch truth, and ``pools`` when the profile has any."""
         snapshot = self.stats.snapshot()
+        snapshot["batches"] = self.batches.snapshot()
         if self.profile.pools:
             snapshot["pools"] = self.pools.snapshot()
-        return web.json_response(snapshot)
+        return snapshot
 
     async def admin_reset(self, request: web.Request) -> web.Response:
         """``POST /_emulator/reset``."""
@@ -532,6 +632,8 @@ def build_app(emulator: Emulator) -> web.Application:
     version = "{version:v1beta|v1|v1alpha}"
     app.router.add_get(f"/{version}/models", emulator.list_models)
     app.router.add_route("*", f"/{version}/models/{{target}}", emulator.handle_model)
+    app.router.add_get(f"/{version}/batches", emulator.list_batches)
+    app.router.add_route("*", f"/{version}/batches/{{target}}", emulator.handle_batch)
     app.router.add_route("*", "/_emulator/faults", emulator.admin_faults)
     app.router.add_delete("/_emulator/faults/{fault_id}", emulator.admin_fault)
     app.router.add_get("/_emulator/stats", emulator.admin_stats)

@@ -5,7 +5,12 @@
     {"requests": {"<model>": {"<http status>": n}},
      "tokens": {"<model>": {"input": n, "output": n, "thoughts": n, "cached": n}},
      "methods": {"<model>": {"<method>": {"<http status>": n}}},
-     "stream_errors": {"<model>": n}, "in_flight": n, "since_reset_s": s}
+     "stream_errors": {"<model>": n}, "in_flight": n, "since_reset_s": s,
+     "batches": {...}}
+
+``batches`` is the Batch API's own ground truth (jobs by state, requests, tokens by type
+per model; defined in ``batches.py``): creating a batch job is not counted in
+``requests`` and its responses add nothing to ``tokens`` here.
 
 Definitions (these are what a correct client-side instrumentation should reproduce):
 

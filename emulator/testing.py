@@ -76,11 +76,8 @@ class EmulatorHandle:
 
     def stats(self) -> dict[str, Any]:
         """Ground truth (shape and definitions: ``gemini_slo.emulator.stats``; ``pools`` too
-        when the profile has pools, as the admin API answers)."""
-        snapshot = self.emulator.stats.snapshot()
-        if self.emulator.profile.pools:
-            snapshot["pools"] = self.emulator.pools.snapshot()
-        return snapshot
+        when the profile has pools, and ``batches``, as the admin API answers)."""
+        return self.emulator.ground_truth()
 
     def reset_stats(self) -> None:
         """Zero the ground truth and the quota windows (and the seed sequence numbers)."""

@@ -11,6 +11,7 @@ if (
 from gemini_slo.contract import signals
 from gemini_slo.contract.signals import Mode, Outcome, TokenType
 from gemini_slo.instrumentation import outcomes, testing
+from gemini_slo.instrumentation._batches import observe_batch, track_batch
 from gemini_slo.instrumentation._call import Call
 from gemini_slo.instrumentation._classify import DeadlineExceeded
 from gemini_slo.instrumentation._observe import observe
@@ -41,9 +42,11 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "observe",
+    "observe_batch",
     "outcomes",
     "shutdown",
     "signals",
     "testing",
+    "track_batch",
     "uninstrument",
 ]

@@ -5,7 +5,8 @@ and ``embed_content``; either on the classes (every client, present and future) 
 client's ``client.models`` and ``client.aio.models`` instances (instance attributes that
 shadow the class methods). ``uninstrument`` puts the exact original function objects back
 (class level) or deletes the instance attributes (client level). Instrumenting twice is a
-no-op.
+no-op. ``client.batches`` is patched alongside (``_batch_patch.py``): batch jobs are
+recorded under the same workload, in throughput mode.
 
 A patched call made inside an active call (an ``observe`` scope, or another patched call)
 does not record a call of its own: it gives that call its model, provider, operation and
@@ -24,6 +25,7 @@ from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
+from gemini_slo.instrumentation._batch_patch import instrument_batches, uninstrument_batches
 from gemini_slo.instrumentation._call import Call, Scope, service_tier
 from gemini_slo.instrumentation._classify import final_outcome, outcome_of
 from gemini_slo.instrumentation._registry import Registry
@@ -247,6 +249,7 @@ def instrument(
     ``observe`` scope are attributed to.
     """
     scope = Scope(workload, S.Mode(mode), registry=registry)
+    instrument_batches(client, scope)
     with _lock:
         if client is None:
             for cls in (genai_models.Models, genai_models.AsyncModels):
@@ -269,6 +272,7 @@ def instrument(
 
 def uninstrument(client: Any = None) -> None:
     """Undo :func:`instrument` for ``client`` (or for the classes when None)."""
+    uninstrument_batches(client)
     with _lock:
         if client is None:
             for (cls, name), original in list(_class_originals.items()):

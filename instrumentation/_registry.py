@@ -316,6 +316,7 @@ class Registry:
         self._calls: dict[CallKey, CallSeries] = {}
         self._queues: dict[tuple[str, str, str], QueueSeries] = {}
         self._limits: dict[tuple[str, str], float] = {}
+        self._collectors: list[Callable[[list[Point]], None]] = []
         self.thresholds = thresholds or Thresholds()
         self.start_time_ns = time.time_ns()
         self.export_failures = 0
@@ -397,6 +398,12 @@ class Registry:
                 series = self._queues.setdefault(key, QueueSeries(workload, mode, queue))
         return series
 
+    def add_collector(self, collect: Callable[[list[Point]], None]) -> None:
+        """Add series that are not calls (batch jobs): ``collect(out)`` appends their points
+        to every snapshot. It must not raise."""
+        with self._lock:
+            self._collectors.append(collect)
+
     def set_concurrency_limit(self, workload: str, mode: str, limit: float) -> None:
         """Set the workload's concurrency limit gauge."""
         self._limits[(workload, mode)] = float(limit)
@@ -422,6 +429,7 @@ class Registry:
                 calls = list(self._calls.values())
                 queues = list(self._queues.values())
                 limits = list(self._limits.items())
+                collectors = list(self._collectors)
             for series in calls:
                 series.collect(out)
         for queue in queues:
@@ -429,6 +437,8 @@ class Registry:
         for (workload, mode), limit in limits:
             attrs = ((S.ATTR_WORKLOAD, workload), (S.ATTR_MODE, mode))
             out.append(Point(S.CONCURRENCY_LIMIT, attrs, limit))
+        for collect in collectors:
+            collect(out)
         out.sort(key=lambda p: _ORDER[p.signal.name])  # stable: keeps series order
         return out
 

@@ -1,0 +1,127 @@
+"""The reversible patch of google-genai's ``client.batches`` (``Batches``/``AsyncBatches``).
+
+Patched: ``create`` (a submission: counted with its number of inline requests), ``get``
+(a poll: adopts a job not submitted here), ``_list`` (each page ``batches.list``'s pager
+fetches: updates known jobs only) and ``delete`` (the job leaves the live records). Every
+job the SDK returns is handed to :class:`~gemini_slo.instrumentation._batches.BatchBook`
+after the SDK call returned; what the SDK returns or raises is never changed, and the
+bookkeeping never raises. ``cancel`` returns nothing to read: the next poll shows the
+cancelled state. Installed and removed by ``instrument``/``uninstrument`` with the model
+patch, on the classes or on one client's ``batches`` and ``aio.batches``. Jobs count under
+the workload given to ``instrument`` and always in throughput mode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import MethodType
+from typing import Any
+
+from gemini_slo.contract import signals as S
+from gemini_slo.instrumentation import _state
+from gemini_slo.instrumentation._batches import book_for, request_count, view_of
+from gemini_slo.instrumentation._call import Scope
+from google.genai import batches as genai_batches
+
+_MARK = "__gemini_slo_original__"
+_NAMES = ("create", "get", "_list", "delete")
+_lock = threading.Lock()
+_class_originals: dict[tuple[type, str], Any] = {}
+
+
+def _provider(module: Any) -> str:
+    api_client = getattr(module, "_api_client", None)
+    return S.PROVIDER_VERTEX if getattr(api_client, "vertexai", False) else S.PROVIDER_GEMINI
+
+
+def _record(scope: Scope, name: str, module: Any, kwargs: dict[str, Any], result: Any) -> None:
+    """Hand what the SDK returned to the book; never raises."""
+    try:
+        book = book_for(scope.registry or _state.default_registry)
+        provider = _provider(module)
+        mode = S.Mode.THROUGHPUT.value  # a batch job is throughput work, whatever the scope
+        if name == "delete":
+            job = kwargs.get("name")
+            if isinstance(job, str):
+                book.forget(job if job.startswith("batches/") else f"batches/{job}")
+            return
+        if name == "_list":
+            for job in getattr(result, "batch_jobs", None) or ():
+                view = view_of(job)
+                if view is not None:
+                    book.observe(view, scope.workload, mode, provider, adopt=False)
+            return
+        view = view_of(result)
+        if view is None:
+            return
+        if name == "create":
+            requests = request_count(kwargs.get("src"))
+            book.observe(view, scope.workload, mode, provider, submitted=True, requests=requests)
+        else:
+            book.observe(view, scope.workload, mode, provider)
+    except Exception:  # never into the app
+        pass
+
+
+def _wrap(cls: type, name: str, original: Callable[..., Any], scope: Scope) -> Callable[..., Any]:
+    if cls is genai_batches.AsyncBatches:
+
+        async def amethod(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = await original(self, *args, **kwargs)
+            if _state.enabled:
+                _record(scope, name, self, kwargs, result)
+            return result
+
+        wrapper: Callable[..., Any] = amethod
+    else:
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            if _state.enabled:
+                _record(scope, name, self, kwargs, result)
+            return result
+
+        wrapper = method
+    wrapper.__name__ = name
+    wrapper.__qualname__ = f"{cls.__qualname__}.{name}"
+    wrapper.__doc__ = original.__doc__
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(wrapper, _MARK, original)
+    return wrapper
+
+
+def instrument_batches(client: Any, scope: Scope) -> None:
+    """Patch the batch classes (``client`` None) or one client's batch modules."""
+    with _lock:
+        if client is None:
+            for cls in (genai_batches.Batches, genai_batches.AsyncBatches):
+                for name in _NAMES:
+                    if (cls, name) in _class_originals:
+                        continue
+                    original = cls.__dict__[name]
+                    _class_originals[(cls, name)] = original
+                    setattr(cls, name, _wrap(cls, name, original, scope))
+            return
+        for module in (client.batches, client.aio.batches):
+            cls = type(module)
+            for name in _NAMES:
+                if name in vars(module):
+                    continue
+                original = _class_originals.get((cls, name)) or getattr(cls, name)
+                setattr(module, name, MethodType(_wrap(cls, name, original, scope), module))
+
+
+def uninstrument_batches(client: Any) -> None:
+    """Undo :func:`instrument_batches`."""
+    with _lock:
+        if client is None:
+            for (cls, name), original in list(_class_originals.items()):
+                setattr(cls, name, original)
+                del _class_originals[(cls, name)]
+            return
+        for module in (client.batches, client.aio.batches):
+            for name in _NAMES:
+                bound = vars(module).get(name)
+                if bound is not None and hasattr(getattr(bound, "__func__", None), _MARK):
+                    delattr(module, name)
