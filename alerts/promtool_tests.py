@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gemini_slo.alerts import batch_promtool, scenarios
 from gemini_slo.alerts import rules as r
-from gemini_slo.alerts import scenarios
 from gemini_slo.alerts import traffic as tr
 from gemini_slo.alerts.traffic import LIMIT, MINUTE, Phase, Traffic
 from gemini_slo.contract import alert_names as n
@@ -152,7 +152,8 @@ def workload_tests(spec: SloSpec, workload: Workload, rule_files: list[str]) -> 
     rules = r.alerting_group(spec, workload)["rules"]
     by_alert: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
-        by_alert.setdefault(rule["alert"], []).append(rule)
+        if rule["alert"] not in batch_promtool.BATCH_ALERTS:  # their cases: batch_promtool
+            by_alert.setdefault(rule["alert"], []).append(rule)
 
     tests: list[dict[str, Any]] = []
     latest = 0.0
@@ -198,6 +199,7 @@ def workload_tests(spec: SloSpec, workload: Workload, rule_files: list[str]) -> 
                 "alert_rule_test": checks,
             }
         )
+    tests += batch_promtool.batch_tests(spec, workload, step)
     for case in scenarios.cases(spec, workload):
         tests.append(scenarios.case_tests(spec, case, step)[0])
     return {

@@ -271,6 +271,10 @@ def recording_group(spec: SloSpec, workload: Workload) -> Group:
                 "labels": mode_label,
             }
         )
+    if workload.batch is not None:
+        from gemini_slo.alerts.batch_rules import batch_recording_rules  # built on this module
+
+        rules += batch_recording_rules(spec, workload)
     return {"name": f"gemini-slo-{workload.name}-recording", "rules": rules}
 
 
@@ -517,6 +521,10 @@ def alerting_group(spec: SloSpec, workload: Workload) -> Group:
             rule = _threshold_rule(spec, workload, o)
             if rule is not None:
                 rules.append(rule)
+    if workload.batch is not None:
+        from gemini_slo.alerts.batch_rules import batch_alert_rules  # built on this module
+
+        rules += batch_alert_rules(spec, workload)
     return {"name": f"gemini-slo-{workload.name}-alerts", "rules": rules}
 
 

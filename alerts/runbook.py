@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gemini_slo.alerts import rules as r
 from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import promql as q
+from gemini_slo.contract.batch_spec import FAILURE_RATIO, QUEUE_TIME
 from gemini_slo.contract.spec import Objective, SloSpec
 
 
@@ -218,7 +219,53 @@ ENTRIES: dict[str, Entry] = {
             "raise `stall.after` in the spec.",
         ),
     ),
+    n.BATCH_STUCK: Entry(
+        "A Batch API job of the workload has been pending (queued, not yet running) for "
+        "longer than the spec's `batch.max_queue_time`. The Batch API gives no start "
+        "guarantee; a job that does not leave the queue is late work, and it expires "
+        "unprocessed after 48 hours.",
+        (
+            "Batch row of the throughput dashboard: *oldest pending job* and *jobs now* "
+            "(pending vs running); `gemini_slo:batch_queue_oldest_age:max` is what the "
+            "alert reads.",
+            "`client.batches.get(name=...)` on the job: state and create time; "
+            "`client.batches.list()` shows whether every job of the project waits (an API "
+            "backlog) or only this one.",
+            "The gauge is the age of the job as the app last saw it pending: an app that "
+            "stopped polling keeps it growing. Check that the poller runs.",
+        ),
+        (
+            "If every job waits, the API is backlogged: nothing to fix client-side; warn "
+            "the consumers of the results, and move urgent work to online calls (flex tier).",
+            "If one job waits, cancel it (`client.batches.cancel`) and resubmit; split a "
+            "very large job into smaller ones.",
+            "If jobs legitimately queue this long, raise `batch.max_queue_time`.",
+        ),
+    ),
+    n.BATCH_FAILURE_BURN: Entry(
+        "Batch jobs of the workload end FAILED or EXPIRED more often than the spec's "
+        "`batch.failure_ratio` allows: at this rate the period's job failure budget is "
+        "spent early. Failed jobs deliver no results; their requests are work to redo.",
+        (
+            "Batch row of the throughput dashboard: *jobs finished by state* and *job "
+            "failure ratio*; "
+            '`gemini_slo:sli_error:ratio_rate1h{objective="batch_failure_ratio"}` is what '
+            "the alert reads.",
+            "Expired jobs point at the queue (see GeminiSloBatchJobStuckInQueue); failed "
+            "ones at their input: `client.batches.get` shows the job's error.",
+        ),
+        (
+            "For failed jobs, check the input (model name, request size, malformed requests) "
+            "and resubmit the failed ones.",
+            "For expired jobs, submit smaller jobs or earlier, so that they finish within "
+            "the 48-hour window.",
+        ),
+    ),
 }
+
+
+#: The objective labels of the batch alerts (their summary is the workload's batch block).
+BATCH_OBJECTIVES = (FAILURE_RATIO, QUEUE_TIME)
 
 
 def _pairs(spec: SloSpec, objective: Objective) -> str:
@@ -262,7 +309,11 @@ def runbook_markdown(spec: SloSpec) -> str:
             if key in seen:
                 continue
             seen.add(key)
-            objective = spec.workload(key[0]).objective(key[1])
+            workload = spec.workload(key[0])
+            if workload.batch is not None and key[1] in BATCH_OBJECTIVES:
+                lines.append(f"- `{key[0]}` / `{key[1]}`: {workload.batch.summary}")
+                continue
+            objective = workload.objective(key[1])
             pairs = _pairs(spec, objective)
             lines.append(
                 f"- `{key[0]}` / `{key[1]}`: {objective.summary}" + (f"; {pairs}" if pairs else "")

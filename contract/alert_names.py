@@ -41,6 +41,9 @@ UTILIZATION_LOW = f"{PREFIX}UtilizationLow"
 RATE_LIMIT_STORM = f"{PREFIX}RateLimitStorm"
 ERROR_BUDGET_BURN = f"{PREFIX}ErrorBudgetBurn"
 STALLED = f"{PREFIX}Stalled"
+# Throughput mode, Batch API jobs (a workload's `batch:` block): tickets.
+BATCH_STUCK = f"{PREFIX}BatchJobStuckInQueue"
+BATCH_FAILURE_BURN = f"{PREFIX}BatchFailureBurnRate"
 
 #: Every alert name with its default severity, in runbook order. For a burn-rate alert this
 #: is the severity of its page (fast-burn) pairs; its ticket pairs are always warning.
@@ -58,6 +61,8 @@ ALERT_SEVERITIES: dict[str, Severity] = {
     RATE_LIMIT_STORM: Severity.WARNING,
     ERROR_BUDGET_BURN: Severity.CRITICAL,
     STALLED: Severity.CRITICAL,
+    BATCH_STUCK: Severity.WARNING,
+    BATCH_FAILURE_BURN: Severity.WARNING,
 }
 ALERT_NAMES: tuple[str, ...] = tuple(ALERT_SEVERITIES)
 
@@ -87,6 +92,8 @@ OBJECTIVE_THRESHOLD = "gemini_slo:objective_threshold:value"
 ERROR_BUDGET_REMAINING = "gemini_slo:error_budget_remaining:ratio"
 #: All calls per second; labels workload, mode.
 CALLS_RATE = "gemini_slo:calls:rate{window}"
+#: Age of the oldest batch job still pending, instant; labels workload, mode.
+BATCH_OLDEST_PENDING = "gemini_slo:batch_queue_oldest_age:max"
 #: Generated tokens (output + thoughts) per second; labels workload, mode.
 TOKENS_GENERATED_RATE = "gemini_slo:tokens_generated:rate{window}"
 #: USD per 1M billable tokens over a window; labels workload, mode.

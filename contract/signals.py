@@ -579,7 +579,7 @@ BATCH_TERMINAL_STATES: tuple[BatchState, ...] = (
 #: Terminal states that count against a job failure-ratio objective (a cancelled job was
 #: the user's decision, not a failure of the service).
 BATCH_FAILED_STATES: tuple[BatchState, ...] = (BatchState.FAILED, BatchState.EXPIRED)
-#: States a job is "in" right now (gemini_slo.client.batch.jobs.active).
+#: States a job is "in" right now (gemini_slo.client.batch.active).
 BATCH_ACTIVE_STATES: tuple[BatchState, ...] = (BatchState.PENDING, BatchState.RUNNING)
 
 ATTR_BATCH_STATE = "gemini_slo.batch.state"
@@ -600,18 +600,18 @@ BATCH_REQUESTS_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 BATCH_JOBS_SUBMITTED = Signal(
-    name="gemini_slo.client.batch.jobs.submitted",
+    name="gemini_slo.client.batch.submitted",
     kind=Kind.COUNTER,
-    unit="{job}",
+    unit="{batch}",
     description="Batch jobs submitted (batches.create), counted once per job.",
     attributes=BATCH_ATTRIBUTES,
     modes=THROUGHPUT_ONLY,
 )
 
 BATCH_JOBS_FINISHED = Signal(
-    name="gemini_slo.client.batch.jobs.finished",
+    name="gemini_slo.client.batch.finished",
     kind=Kind.COUNTER,
-    unit="{job}",
+    unit="{batch}",
     description="Batch jobs seen in a terminal state (succeeded, failed, cancelled, "
     "expired), counted once per job however often it is polled.",
     attributes=(*BATCH_ATTRIBUTES, ATTR_BATCH_STATE),
@@ -619,9 +619,9 @@ BATCH_JOBS_FINISHED = Signal(
 )
 
 BATCH_JOBS_ACTIVE = Signal(
-    name="gemini_slo.client.batch.jobs.active",
+    name="gemini_slo.client.batch.active",
     kind=Kind.UP_DOWN_COUNTER,
-    unit="{job}",
+    unit="{batch}",
     description="Batch jobs in each non-terminal state (pending, running) as last seen.",
     attributes=(*BATCH_ATTRIBUTES, ATTR_BATCH_STATE),
     modes=THROUGHPUT_ONLY,
@@ -638,7 +638,7 @@ BATCH_QUEUE_OLDEST = Signal(
 )
 
 BATCH_QUEUE_TIME = Signal(
-    name="gemini_slo.client.batch.job.queue_time",
+    name="gemini_slo.client.batch.queue_time",
     kind=Kind.HISTOGRAM,
     unit="s",
     description="Time a job waited in the queue: create time to the first observation "
@@ -649,7 +649,7 @@ BATCH_QUEUE_TIME = Signal(
 )
 
 BATCH_JOB_DURATION = Signal(
-    name="gemini_slo.client.batch.job.duration",
+    name="gemini_slo.client.batch.duration",
     kind=Kind.HISTOGRAM,
     unit="s",
     description="Time to completion of a job: its end time minus its create time, as the "
@@ -660,7 +660,7 @@ BATCH_JOB_DURATION = Signal(
 )
 
 BATCH_JOB_REQUESTS = Signal(
-    name="gemini_slo.client.batch.job.requests",
+    name="gemini_slo.client.batch.size",
     kind=Kind.HISTOGRAM,
     unit="{request}",
     description="Requests per submitted job.",

@@ -66,12 +66,14 @@ from pathlib import Path
 from gemini_slo.contract import agent_series, signals
 from gemini_slo.contract._spec_yaml import Field, SpecError, compose
 from gemini_slo.contract.alert_names import ALERT_NAMES, LABEL_BURN_WINDOW, LABEL_SEVERITY, Severity
+from gemini_slo.contract.batch_spec import BatchObjectives, parse_batch
 from gemini_slo.contract.durations import format_duration
 from gemini_slo.contract.signals import Mode
 
 __all__ = [
     "VERSION",
     "Alerting",
+    "BatchObjectives",
     "Comparison",
     "Notify",
     "Objective",
@@ -240,6 +242,8 @@ class Workload:
     models: tuple[str, ...]
     objectives: tuple[Objective, ...]
     labels: tuple[tuple[str, str], ...] = ()
+    batch: BatchObjectives | None = None
+    """Batch API objectives (throughput mode only; see ``batch_spec.py``)."""
 
     def objective(self, name: str) -> Objective:
         """The objective called ``name``; KeyError when there is none."""
@@ -540,7 +544,9 @@ def _notify(f: Field) -> Notify:
 
 
 def _workload(f: Field) -> Workload:
-    fields = f.mapping(("name", "mode", "models", "labels", "objectives"), ("name", "mode"))
+    fields = f.mapping(
+        ("name", "mode", "models", "labels", "objectives", "batch"), ("name", "mode")
+    )
     name = fields["name"].string(
         _NAME, "a workload name of lowercase letters, digits, '-' and '_' (at most 40)"
     )
@@ -559,8 +565,18 @@ def _workload(f: Field) -> Workload:
             models.append(model)
     labels = _labels(fields["labels"]) if "labels" in fields else ()
     objectives = _objectives(fields.get("objectives"), mode)
+    batch = None
+    if "batch" in fields:
+        if mode is not Mode.THROUGHPUT:
+            fields["batch"].fail("Batch API objectives belong to a throughput-mode workload")
+        batch = parse_batch(fields["batch"])
     return Workload(
-        name=name, mode=mode, models=tuple(models), objectives=objectives, labels=labels
+        name=name,
+        mode=mode,
+        models=tuple(models),
+        objectives=objectives,
+        labels=labels,
+        batch=batch,
     )
 
 

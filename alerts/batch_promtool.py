@@ -1,0 +1,121 @@
+"""``promtool test rules`` cases for the batch alerts: each fires on its condition, and a
+healthy batch keeps both quiet.
+
+* stuck: one job pending since the start, its age growing one step per step, until it is
+  past ``max_queue_time`` plus the hold; the healthy case keeps the oldest age at one step;
+* failure burn: every finished job failed (``$value`` 100%, every pair fires); healthy:
+  every job succeeded.
+
+Series are the instrumentation's batch signals with their contract labels; the alerts read
+only their recorded series, so these cases test the recording rules too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gemini_slo.alerts import batch_rules
+from gemini_slo.alerts import rules as r
+from gemini_slo.contract import alert_names as n
+from gemini_slo.contract import signals as s
+from gemini_slo.contract.durations import parse_duration
+from gemini_slo.contract.spec import SloSpec, Workload, format_duration
+
+#: Batch alerts have their cases here, not in promtool_tests' scenarios.
+BATCH_ALERTS = frozenset({n.BATCH_STUCK, n.BATCH_FAILURE_BURN})
+JOBS_PER_STEP = 60  # finished jobs per step (only their ratio matters; plenty of evidence)
+MARGIN_STEPS = 5
+
+
+def _labels(workload: Workload, **extra: str) -> str:
+    model = workload.models[0] if workload.models else "gemini-2.5-flash"
+    labels = {
+        s.LABEL_WORKLOAD: workload.name,
+        s.LABEL_MODE: workload.mode.value,
+        s.LABEL_PROVIDER: s.PROVIDER_GEMINI,
+        s.LABEL_MODEL: model,
+        **extra,
+    }
+    return ",".join(f'{k}="{v}"' for k, v in labels.items())
+
+
+def _series(
+    workload: Workload, step: float, steps: int, *, failing: bool, stuck: bool
+) -> list[dict[str, str]]:
+    finished = s.BATCH_JOBS_FINISHED.prometheus
+    state = s.LABEL_BATCH_STATE
+    failed_per_step = JOBS_PER_STEP if failing else 0
+    age = f"0+{step:g}x{steps}" if stuck else f"{step:g}x{steps}"
+    return [
+        {
+            "series": f"{finished}{{{_labels(workload, **{state: 'failed'})}}}",
+            "values": f"0+{failed_per_step}x{steps}",
+        },
+        {
+            "series": f"{finished}{{{_labels(workload, **{state: 'succeeded'})}}}",
+            "values": f"0+{JOBS_PER_STEP - failed_per_step}x{steps}",
+        },
+        {"series": f"{s.BATCH_QUEUE_OLDEST.prometheus}{{{_labels(workload)}}}", "values": age},
+    ]
+
+
+def _expected(rules: list[r.Rule], value: float) -> list[dict[str, Any]]:
+    from gemini_slo.alerts.promtool_tests import render  # the one template renderer
+
+    return [
+        {
+            "exp_labels": dict(rule["labels"]),
+            "exp_annotations": {k: render(v, value) for k, v in rule["annotations"].items()},
+        }
+        for rule in rules
+    ]
+
+
+def batch_tests(spec: SloSpec, workload: Workload, step: float) -> list[dict[str, Any]]:
+    """The batch alerts' test groups of one workload (none without a ``batch:`` block)."""
+    batch = workload.batch
+    rules = batch_rules.batch_alert_rules(spec, workload)
+    if batch is None or not rules:
+        return []
+    by_alert: dict[str, list[r.Rule]] = {}
+    for rule in rules:
+        by_alert.setdefault(rule["alert"], []).append(rule)
+    tests: list[dict[str, Any]] = []
+    latest = 0.0
+    for alert, mine in by_alert.items():
+        hold = max(parse_duration(x.get("for", "0s")) for x in mine)
+        start = (batch.max_queue_time or 0.0) if alert == n.BATCH_STUCK else 0.0
+        at = math.ceil((start + hold + MARGIN_STEPS * step) / step) * step
+        latest = max(latest, at)
+        steps = round(at / step) + 1
+        stuck = alert == n.BATCH_STUCK
+        tests.append(
+            {
+                "name": f"{alert} fires for {workload.name}",
+                "interval": format_duration(step),
+                "input_series": _series(workload, step, steps, failing=not stuck, stuck=stuck),
+                "alert_rule_test": [
+                    {
+                        "eval_time": format_duration(at),
+                        "alertname": alert,
+                        "exp_alerts": _expected(mine, 1.0),
+                    }
+                ],
+            }
+        )
+    steps = round(latest / step) + 1
+    checks = [
+        {"eval_time": format_duration(t), "alertname": alert, "exp_alerts": []}
+        for t in sorted({math.ceil(latest / 2 / step) * step, latest})
+        for alert in by_alert
+    ]
+    tests.append(
+        {
+            "name": f"{workload.name} batch jobs are healthy: no batch alert fires",
+            "interval": format_duration(step),
+            "input_series": _series(workload, step, steps, failing=False, stuck=False),
+            "alert_rule_test": checks,
+        }
+    )
+    return tests
