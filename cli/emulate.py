@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 import structlog
+from gemini_slo.emulator.batches import BatchTiming
 from gemini_slo.emulator.capacity import Pool
 from gemini_slo.emulator.profile import Profile, ProfileError, load_profile, with_pools
 from gemini_slo.emulator.server import (
@@ -42,6 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request size limit"
+    )
+    defaults = BatchTiming()
+    parser.add_argument(
+        "--batch-queue-s",
+        type=float,
+        default=defaults.queue_s,
+        help=f"batch jobs: seconds in the queue (default {defaults.queue_s:g}, x time scale)",
+    )
+    parser.add_argument(
+        "--batch-rate",
+        type=float,
+        default=defaults.requests_per_s,
+        help=f"batch jobs: requests processed per second (default {defaults.requests_per_s:g})",
     )
 
 
@@ -95,12 +109,18 @@ def run(args: argparse.Namespace) -> int:
     except (ProfileError, OSError) as exc:
         log.error("bad_profile", error=str(exc))
         return 2
+    try:
+        batch = BatchTiming(queue_s=args.batch_queue_s, requests_per_s=args.batch_rate)
+    except ValueError as exc:
+        log.error("bad_batch_timing", error=str(exc))
+        return 2
     config = EmulatorConfig(
         seed=args.seed,
         profile=profile,
         time_scale=args.time_scale,
         quotas=not args.no_quotas,
         max_body_bytes=args.max_body_bytes,
+        batch=batch,
     )
     try:
         asyncio.run(_serve(Emulator(config), args.host, args.port))

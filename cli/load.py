@@ -2,6 +2,10 @@
 
     gemini-slo load --mode latency --workload chat --rate 10 --duration 60 --emulator URL
     gemini-slo load --mode throughput --workload batch --concurrency 64 --duration 600
+    gemini-slo load --mode throughput --workload batch --batch 100 --job-every 30
+
+``--batch N`` submits Batch API jobs of N inline requests instead of online calls, one
+every ``--job-every`` seconds, and polls them (lab/batch_load.py).
 
 Signals go to the agent over OTLP (``--agent``, default ``$OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``http://127.0.0.1:4318``). Without ``--emulator`` it calls real Gemini with
@@ -26,6 +30,7 @@ from typing import Any
 from gemini_slo.cli.errors import reports_errors
 from gemini_slo.cli.inputs import load_spec_file
 from gemini_slo.instrumentation import configure, shutdown
+from gemini_slo.lab.batch_load import BatchLoadConfig, BatchSummary, run_batch_load_async
 from gemini_slo.lab.load import (
     LoadConfig,
     LoadError,
@@ -77,6 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="throughput: call timeout, s")
     parser.add_argument("--stream", action="store_true", help="throughput: stream the generations")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="throughput: submit Batch API jobs of N inline requests instead of online calls",
+    )
+    parser.add_argument("--job-every", type=float, default=10.0, help="--batch: seconds per job")
+    parser.add_argument("--poll-every", type=float, default=1.0, help="--batch: poll, seconds")
     parser.add_argument("--progress-every", type=float, default=10.0, help="plain output, seconds")
     parser.add_argument("--json", default=None, help="write the summary as JSON ('-' = stdout)")
     parser.add_argument("--quiet", action="store_true", help="no progress, summary only")
@@ -248,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
     except LoadError as exc:
         print(f"gemini-slo load: {exc}", file=sys.stderr)
         return 2
+    if args.batch:
+        return _run_batch(args, config)
     if not args.no_export:
         _configure_export(args, config)
     try:
@@ -259,6 +275,45 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_export:
             _flush_export()
     write_summary(summary, args.json, quiet=args.quiet and args.json == "-")
+    return 0
+
+
+def _run_batch(args: argparse.Namespace, config: LoadConfig) -> int:
+    """``--batch N``: Batch API jobs (lab/batch_load.py); the summary is its own."""
+    if config.mode != "throughput":
+        print("gemini-slo load: --batch is a throughput-mode shape", file=sys.stderr)
+        return 2
+    try:
+        shape = BatchLoadConfig(args.batch, args.job_every, args.poll_every)
+    except LoadError as exc:
+        print(f"gemini-slo load: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_export:
+        _configure_export(args, config)
+
+    async def main() -> BatchSummary:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_batch_load_async(config, shape, stop)
+
+    try:
+        summary = asyncio.run(main())
+    except LoadError as exc:
+        print(f"gemini-slo load: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if not args.no_export:
+            _flush_export()
+    if args.json:
+        text = json.dumps(summary.to_json(), indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if not (args.quiet and args.json == "-"):
+        print("\n".join(summary.lines()))
     return 0
 
 

@@ -40,7 +40,8 @@ def failure_ratio(where: str, window: str) -> str:
     """Share of the jobs that ended in the window (cancelled left out) that failed or expired."""
     bad = failure_bad_events(where, window)
     total = _increase(FINISHED, where, window, JUDGED_STATES)
-    return f"(\n  {bad}\n/\n  {total}\n)"
+    # No failed series yet is a ratio of 0, not no data.
+    return f"(\n  ({bad}\n  or on ({s.LABEL_WORKLOAD}) 0 * {total})\n/\n  {total}\n)"
 
 
 def completion_error(where: str, threshold: float, window: str) -> str:

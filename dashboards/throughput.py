@@ -14,6 +14,7 @@ from gemini_slo.contract import signals as s
 from gemini_slo.contract.signals import Mode, Outcome
 from gemini_slo.contract.spec import ObjectiveKind, SloSpec
 from gemini_slo.dashboards import panels as p
+from gemini_slo.dashboards.batch_row import add_batch_row
 from gemini_slo.dashboards.common import (
     GREEN,
     MODEL,
@@ -241,4 +242,5 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=24,
     )
+    add_batch_row(g, spec)
     return d.build()

@@ -401,3 +401,31 @@ def test_records_are_bounded() -> None:
         S.BATCH_JOBS_ACTIVE, attributes={S.ATTR_BATCH_STATE: "pending"}
     )
     assert active == 10 and book.dropped == 15
+
+
+def test_batch_load_submits_polls_and_records(tmp_path: Any) -> None:
+    """``gemini-slo load --mode throughput --batch N``: jobs of N requests at a rate, polled
+    to their end; the summary's jobs and requests equal the emulator's truth."""
+    import json
+
+    from gemini_slo.cli.main import main
+
+    with running_emulator(batch=BatchTiming(queue_s=0.1, requests_per_s=100.0)) as emulator:
+        out = tmp_path / "load.json"
+        code = main(
+            [
+                "load", "--mode", "throughput", "--workload", "bulk", "--model", MODEL,
+                "--emulator", emulator.url, "--no-export", "--duration", "1",
+                "--batch", "4", "--job-every", "0.25", "--poll-every", "0.05",
+                "--max-output-tokens", "16", "--json", str(out), "--quiet",
+            ]
+        )  # fmt: skip
+        truth = emulator.stats()["batches"]
+    assert code == 0
+    summary = json.loads(out.read_text())
+    assert summary["jobs_submitted"] == truth["submitted"][MODEL] >= 3
+    assert summary["requests_submitted"] == truth["submitted_requests"][MODEL]
+    assert summary["jobs_by_state"] == {"succeeded": summary["jobs_submitted"]}
+    assert summary["jobs_open_at_end"] == 0
+    generated = truth["tokens"][MODEL]["output"] + truth["tokens"][MODEL]["thoughts"]
+    assert generated == 16 * summary["requests_submitted"]  # max_output_tokens caps both

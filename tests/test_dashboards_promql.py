@@ -129,6 +129,12 @@ def _check_every_query(
                 "throughput", "--workload", workload.name, "--concurrency", "16",
                 "--model", workload.models[0], name=workload.name, duration=LOAD_S + DATA_TIMEOUT_S,
             )  # fmt: skip
+        if workload.batch is not None:  # the Batch row: Batch API jobs of the same workload
+            full.start_load(
+                "throughput", "--workload", workload.name, "--batch", "4", "--job-every", "3",
+                "--model", workload.models[0], name=f"{workload.name}-jobs",
+                duration=LOAD_S + DATA_TIMEOUT_S,
+            )  # fmt: skip
     time.sleep(LOAD_S)
     # Windows fill at different speeds: poll until every query has data or time is up.
     deadline = time.monotonic() + DATA_TIMEOUT_S
