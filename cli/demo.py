@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-monitoring", action="store_true", help="leave out Prometheus and Alertmanager"
     )
+    parser.add_argument(
+        "--batch-jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the throughput workload also submits Batch API jobs of N requests (0: none)",
+    )
     parser.add_argument("--workdir", default=None, help="keep files here (default: a temp dir)")
     after = parser.add_mutually_exclusive_group()
     after.add_argument(

@@ -244,7 +244,14 @@ class _Record:
 class BatchBook:
     """The per-job records and batch series of one registry (see the module docstring)."""
 
-    def __init__(self, max_jobs: int = 10_000, max_finished: int = 100_000) -> None:
+    def __init__(
+        self,
+        max_jobs: int = 10_000,
+        max_finished: int = 100_000,
+        start_time: Callable[[], int] | None = None,
+    ) -> None:
+        self._start_time = start_time
+        self._started = start_time() if start_time is not None else 0
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, _Record] = OrderedDict()
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -267,6 +274,7 @@ class BatchBook:
     ) -> None:
         """Apply one observation of a job (see the module docstring)."""
         with self._lock:
+            self._sync()
             if view.name in self._finished:
                 return
             record = self._jobs.get(view.name)
@@ -337,6 +345,17 @@ class BatchBook:
             if self._jobs.pop(name, None) is not None:
                 self._finished[name] = None
 
+    def _sync(self) -> None:
+        # The registry starts over (new thresholds: a new start time, counters from zero);
+        # cumulative batch counters must too, or a receiver would count them twice. The
+        # live records stay: their jobs still count when they end.
+        if self._start_time is None:
+            return
+        started = self._start_time()
+        if started != self._started:
+            self._started = started
+            self._series.clear()
+
     def _series_for(self, key: BatchKey) -> _Series:
         series = self._series.get(key)
         if series is None:
@@ -352,9 +371,11 @@ class BatchBook:
         """Append every batch series' points to ``out``."""
         now = time.time()
         with self._lock:
+            self._sync()
             active: dict[tuple[BatchKey, str], int] = {}
             oldest: dict[BatchKey, float] = {}
             for record in self._jobs.values():
+                self._series_for(record.key)  # a live job's series exists (after a restart)
                 active[(record.key, record.state.value)] = (
                     active.get((record.key, record.state.value), 0) + 1
                 )
@@ -406,7 +427,13 @@ def book_for(registry: Registry) -> BatchBook:
         with _books_lock:
             book = _books.get(registry)
             if book is None:
-                book = _books[registry] = BatchBook()
+                ref = weakref.ref(registry)
+
+                def start_time() -> int:
+                    live = ref()
+                    return live.start_time_ns if live is not None else 0
+
+                book = _books[registry] = BatchBook(start_time=start_time)
                 registry.add_collector(book.collect)
     return book
 
@@ -428,6 +455,8 @@ def track_batch(
     for the answer to the submission (with ``requests``, the number of requests sent).
     Call it on every poll: a job is counted once (see the module docstring). Never raises.
     """
+    if not _state.enabled:  # GEMINI_SLO_DISABLED=1: pass everything through
+        return job
     try:
         view = view_of(job)
         if view is not None:
@@ -455,6 +484,8 @@ def observe_batch(
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         def record(result: Any) -> None:
+            if not _state.enabled:
+                return
             if isinstance(result, list):
                 try:
                     views = [v for v in map(view_of, result) if v is not None]

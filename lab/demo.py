@@ -261,6 +261,14 @@ def _run(full: st.FullStack, args: argparse.Namespace) -> int:
             "--concurrency", str(args.batch_concurrency), name=batch.name, duration=total,
         )  # fmt: skip
         shape += f", {batch.name} x{args.batch_concurrency}"
+        jobs = getattr(args, "batch_jobs", 0)
+        if jobs:  # Batch API jobs of the same workload, for the dashboard's Batch row
+            full.start_load(
+                "throughput", "--workload", batch.name, "--model", batch.models[0],
+                "--batch", str(jobs), "--job-every", "10", name=f"{batch.name}-jobs",
+                duration=total,
+            )  # fmt: skip
+            shape += f" + Batch API jobs of {jobs}"
     full.wait_for_traffic([w.name for w in (chat, batch) if w is not None])
     _phase(f"healthy phase: {shape}, {args.healthy_seconds:.0f}s")
     _wait_quiet(args.healthy_seconds, full)

@@ -429,3 +429,22 @@ def test_batch_load_submits_polls_and_records(tmp_path: Any) -> None:
     assert summary["jobs_open_at_end"] == 0
     generated = truth["tokens"][MODEL]["output"] + truth["tokens"][MODEL]["thoughts"]
     assert generated == 16 * summary["requests_submitted"]  # max_output_tokens caps both
+
+
+def test_new_thresholds_restart_the_batch_counters() -> None:
+    """Registry.set_thresholds starts the registry over (a new start time): the batch
+    counters start from zero with it, so a cumulative receiver never counts a job twice;
+    a job in flight across the restart still counts when it ends."""
+    from gemini_slo.instrumentation._values import Thresholds
+
+    registry = Registry()
+    track_batch(rest_job("batches/a", "BATCH_STATE_SUCCEEDED"), submitted=True, registry=registry)
+    track_batch(rest_job("batches/b", "BATCH_STATE_PENDING"), submitted=True, registry=registry)
+    rec = InMemoryRecorder(registry)
+    assert rec.value(S.BATCH_JOBS_SUBMITTED) == 2
+    time.sleep(0.001)  # a new start time in ns
+    registry.set_thresholds(Thresholds())
+    assert rec.value(S.BATCH_JOBS_SUBMITTED) == 0
+    assert rec.value(S.BATCH_JOBS_ACTIVE, attributes={S.ATTR_BATCH_STATE: "pending"}) == 1
+    track_batch(rest_job("batches/b", "BATCH_STATE_FAILED"), registry=registry)
+    assert rec.value(S.BATCH_JOBS_FINISHED, attributes={S.ATTR_BATCH_STATE: "failed"}) == 1
