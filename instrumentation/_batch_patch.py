@@ -20,7 +20,7 @@ from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
-from gemini_slo.instrumentation._batches import book_for, request_count, view_of
+from gemini_slo.instrumentation._batches import book_for, job_name, request_count, view_of
 from gemini_slo.instrumentation._call import Scope
 from google.genai import batches as genai_batches
 
@@ -48,10 +48,14 @@ def _record(scope: Scope, name: str, module: Any, kwargs: dict[str, Any], result
             return
         if name == "_list":
             for job in getattr(result, "batch_jobs", None) or ():
+                if book.is_finished(job_name(job)):
+                    continue
                 view = view_of(job)
                 if view is not None:
                     book.observe(view, scope.workload, mode, provider, adopt=False)
             return
+        if book.is_finished(job_name(result)):
+            return  # a poll of a job already counted: nothing to read
         view = view_of(result)
         if view is None:
             return

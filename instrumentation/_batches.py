@@ -152,6 +152,17 @@ def view_of(job: Any) -> JobView | None:
     )
 
 
+def job_name(job: Any) -> Any:
+    """The job's name, read without parsing the rest (None when there is none)."""
+    if isinstance(job, dict):
+        name = job.get("name")
+        metadata = job.get("metadata")
+        if name is None and isinstance(metadata, dict):
+            name = metadata.get("name")
+        return name
+    return getattr(job, "name", None)
+
+
 def _rest_view(job: dict[str, Any]) -> JobView | None:
     """The REST shape: an Operation ``{"name", "metadata": {"state": "BATCH_STATE_..."}}``."""
     metadata = job.get("metadata")
@@ -339,6 +350,11 @@ class BatchBook:
             if cost is not None:
                 series.cost_pico += cost
 
+    def is_finished(self, name: Any) -> bool:
+        """Whether ``name`` is a job already counted as ended (a poll then counts nothing:
+        checked before the job is read, so that polling a finished job costs a lookup)."""
+        return isinstance(name, str) and name in self._finished
+
     def forget(self, name: str) -> None:
         """A job was deleted: it leaves the live records without counting as finished."""
         with self._lock:
@@ -458,9 +474,11 @@ def track_batch(
     if not _state.enabled:  # GEMINI_SLO_DISABLED=1: pass everything through
         return job
     try:
+        book = book_for(registry or _state.default_registry)
+        if book.is_finished(job_name(job)):
+            return job
         view = view_of(job)
         if view is not None:
-            book = book_for(registry or _state.default_registry)
             book.observe(
                 view, workload, S.Mode(mode).value, provider, submitted=submitted, requests=requests
             )
