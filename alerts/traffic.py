@@ -233,10 +233,6 @@ def input_series(workload: Workload, phases: Sequence[Phase], step: float) -> li
         add(q.COST, base, lambda t: t.cost_per_s)
     add(q.IN_FLIGHT, base, lambda t: t.in_flight, counter=False)
     add(q.CONCURRENCY_LIMIT, _short_labels(workload), lambda t: LIMIT, counter=False)
-    if workload.batch is not None:
-        from gemini_slo.alerts.batch_traffic import healthy_series  # built on Series
-
-        out += healthy_series(workload, len(samples), step)
     return out
 
 

@@ -208,6 +208,7 @@ def test_every_query_returns_data_on_healthy_traffic(
     Each query is wrapped as ``count(expr) > bool 0`` and expected to be 1: an empty result
     (a wrong label, a missing recording rule) fails with the panel's title in the output.
     """
+    from gemini_slo.alerts.batch_traffic import healthy_series
     from gemini_slo.alerts.promtool_tests import healthy_traffic, input_series
     from gemini_slo.cli.artifacts import artifacts, write
 
@@ -216,6 +217,8 @@ def test_every_query_returns_data_on_healthy_traffic(
     steps = 120
     series = [s for w in spec.workloads for s in input_series(w, healthy_traffic(w), 60.0, steps)]
     series += _extra_series(spec, steps)
+    # The Batch row: healthy Batch API series of the workloads with a batch: block.
+    series += [x.promtool() for w in spec.workloads for x in healthy_series(w, steps, 60.0)]
     checks = [
         {
             "expr": f"count(\n{q.expr}\n) > bool 0",
