@@ -67,6 +67,7 @@ from gemini_slo.agent.slo_status import CURRENT_WINDOW, SloStatus
 from gemini_slo.agent.store import IngestResult, Store, StoreLimits
 from gemini_slo.agent.windows import Windows
 from gemini_slo.agent.workers import Busy, WorkerPool
+from gemini_slo.contract import otlp_limits
 from gemini_slo.contract.spec import SloSpec
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -91,7 +92,7 @@ class AgentConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
     token: str | None = field(default=None, repr=False)  # a repr lands in logs and tracebacks
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = otlp_limits.MAX_REQUEST_BYTES
     requests: RequestLimits = field(default_factory=RequestLimits)
     limits: StoreLimits = field(default_factory=StoreLimits)
     snapshot_interval: float = 5.0

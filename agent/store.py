@@ -80,7 +80,7 @@ from gemini_slo.agent.cardinality import OVERFLOW_LABEL, Cardinality, FamilyBudg
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
 from gemini_slo.agent.self_metrics import SelfMetrics
 from gemini_slo.agent.windows import COUNTER_METRICS, Windows
-from gemini_slo.contract import signals
+from gemini_slo.contract import otlp_limits, signals
 from gemini_slo.contract.agent_series import PERCENTILE_METRICS
 from gemini_slo.contract.signals import Kind
 from gemini_slo.contract.spec import SloSpec
@@ -114,7 +114,7 @@ class StoreLimits:
     """Bounds on what the store keeps."""
 
     stale_after: float = 300.0
-    max_series_per_metric: int = 2000
+    max_series_per_metric: int = otlp_limits.CARDINALITY_LIMIT
     #: Each spec workload's reserve of series per metric (None: the budget / (workloads + 1)).
     max_series_per_workload: int | None = None
     #: Models a spec workload may bring that the spec does not list for it, per metric.

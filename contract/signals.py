@@ -40,6 +40,7 @@ __all__ = [
     "ATTR_MODE",
     "ATTR_OPERATION",
     "ATTR_OUTCOME",
+    "ATTR_OVERFLOW",
     "ATTR_PROVIDER",
     "ATTR_QUEUE",
     "ATTR_REQUEST_MODEL",
@@ -66,6 +67,7 @@ __all__ = [
     "LABEL_MODEL",
     "LABEL_OPERATION",
     "LABEL_OUTCOME",
+    "LABEL_OVERFLOW",
     "LABEL_PROVIDER",
     "LABEL_QUEUE",
     "LABEL_TOKEN_TYPE",
@@ -195,6 +197,7 @@ ATTR_WORKLOAD = "gemini_slo.workload"
 ATTR_MODE = "gemini_slo.mode"
 ATTR_OUTCOME = "gemini_slo.outcome"
 ATTR_QUEUE = "gemini_slo.queue"  # the AdmissionQueue's name
+ATTR_OVERFLOW = "otel.metric.overflow"  # "true" on a series past a cardinality limit (the SDK's)
 
 # Values of ATTR_OPERATION and ATTR_PROVIDER.
 OPERATION_GENERATE = "generate_content"
@@ -646,3 +649,4 @@ LABEL_PROVIDER = prometheus_label(ATTR_PROVIDER)
 LABEL_TOKEN_TYPE = prometheus_label(ATTR_TOKEN_TYPE)
 LABEL_ERROR_TYPE = prometheus_label(ATTR_ERROR_TYPE)
 LABEL_QUEUE = prometheus_label(ATTR_QUEUE)
+LABEL_OVERFLOW = prometheus_label(ATTR_OVERFLOW)
