@@ -120,6 +120,22 @@ def test_a_collection_over_the_limits_reaches_the_agent_whole(small_agent: Agent
     assert set(calls.values()) == {1.0}
 
 
+def _timed_flush(agent: AgentHandle, registry: Registry, what: str) -> int:
+    """Flush ``registry`` to ``agent`` once (asserting success), print how long it took;
+    the number of request bodies sent. exit_timeout 0: no second export at shutdown."""
+    exporter = OtlpExporter(
+        registry, f"{agent.otlp_url}/v1/metrics", _resource("app"), interval=3600, exit_timeout=0
+    )
+    try:
+        started = time.perf_counter()
+        assert exporter.flush() is True
+        elapsed = time.perf_counter() - started
+    finally:
+        exporter.shutdown()
+    print(f"{what}: flush {elapsed:.2f} s in {exporter.requests} bodies")
+    return exporter.requests
+
+
 @pytest.mark.slow
 def test_ten_thousand_models_with_the_default_limits() -> None:
     """10,000 distinct models (the cardinality limit raised to keep them all) against an
@@ -133,21 +149,8 @@ def test_ten_thousand_models_with_the_default_limits() -> None:
     points = registry.collect()
     assert len(points) > MAX_REQUEST_POINTS  # one body could not hold them
     with running_agent() as agent:
-        exporter = OtlpExporter(  # exit_timeout 0: no second export of it all at shutdown
-            registry,
-            f"{agent.otlp_url}/v1/metrics",
-            _resource("app"),
-            interval=3600,
-            exit_timeout=0,
-        )
-        try:
-            started = time.perf_counter()
-            assert exporter.flush() is True
-            elapsed = time.perf_counter() - started
-        finally:
-            exporter.shutdown()
-        print(f"10,000 models: flush {elapsed:.2f} s in {exporter.requests} bodies")
-        assert exporter.requests >= len(points) // MAX_REQUEST_POINTS + 1
+        requests = _timed_flush(agent, registry, "10,000 models")
+        assert requests >= len(points) // MAX_REQUEST_POINTS + 1
         assert not agent.agent.self_metrics.rejected_requests
         assert _calls_by_model(agent)[FLASH] == 7
 
@@ -160,15 +163,6 @@ def test_flush_with_fifty_thousand_models_is_quick_and_delivered() -> None:
     registry = Registry()
     _flood(registry, 50_000)
     with running_agent() as agent:
-        exporter = OtlpExporter(
-            registry, f"{agent.otlp_url}/v1/metrics", _resource("app"), interval=3600
-        )
-        try:
-            started = time.perf_counter()
-            assert exporter.flush() is True
-            elapsed = time.perf_counter() - started
-        finally:
-            exporter.shutdown()
-        print(f"50,000 models: flush {elapsed:.2f} s in {exporter.requests} bodies")
+        _timed_flush(agent, registry, "50,000 models")
         assert sum(_calls_by_model(agent).values()) == 50_000
     assert MAX_REQUEST_BYTES == 8 * 1024 * 1024
