@@ -232,7 +232,7 @@ def _p99(values: list[float]) -> float:
 
 
 def measure(
-    emulator: str, endpoints: dict[str, str], rounds: int, calls: int
+    emulator: str, endpoints: dict[str, str], rounds: int, calls: int, idle_s: float = IDLE_S
 ) -> dict[str, Figures]:
     """Rounds of the bare worker and of one instrumented worker per endpoint state, all
     alive at once, in an order rotated every round; each worker's figures."""
@@ -254,7 +254,7 @@ def measure(
                 walls[name].extend(times)
         cpu1 = {name: w.run(1)[1] for name, w in workers.items()}
         for w in workers.values():  # all idle at once
-            w.idle_start(IDLE_S)
+            w.idle_start(idle_s)
         idle = {name: w.idle_result() for name, w in workers.items()}
     finally:
         for w in workers.values():
@@ -292,6 +292,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--calls", type=int, default=50, help="calls per worker per round")
     parser.add_argument("--states", default=",".join(STATES))
+    parser.add_argument("--idle", type=float, default=IDLE_S, help="seconds of the idle measure")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -322,7 +323,7 @@ def main() -> int:
         RemoteEmulator(url).wait_ready()
         with ExitStack() as stack:
             endpoints = {state: stack.enter_context(endpoint(state)) for state in states}
-            figures = measure(url, endpoints, args.rounds, args.calls)
+            figures = measure(url, endpoints, args.rounds, args.calls, args.idle)
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
