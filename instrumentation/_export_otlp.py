@@ -329,14 +329,15 @@ class OtlpExporter:
         """Export now, from the calling thread (blocks up to the export timeout)."""
         return self.export_once()
 
-    def shutdown(self) -> bool:
+    def shutdown(self, timeout: float | None = None, *, warn: bool = True) -> bool:
         """Stop the loop and export the last values, retrying with backoff for at most
-        ``exit_timeout`` seconds; True if they were delivered. On failure, one warning with
-        the number of calls recorded since the last complete export. Never raises."""
+        ``timeout`` seconds (``exit_timeout`` by default); True if they were delivered. On
+        failure, one warning (unless ``warn`` is False) with the number of calls recorded
+        since the last complete export. Never raises."""
         if self._stop.is_set():
             return self.undelivered_calls == 0
         self._stop.set()
-        deadline = time.monotonic() + self.exit_timeout
+        deadline = time.monotonic() + (self.exit_timeout if timeout is None else timeout)
         ok = False
         backoff = 0.05
         try:
@@ -363,7 +364,7 @@ class OtlpExporter:
             self._exporter.shutdown()
         except Exception:  # pragma: no cover - exit must go on whatever happens here
             _log.debug("gemini-slo: final OTLP export failed", exc_info=True)
-        if not ok:
+        if not ok and warn:
             self._warn_undelivered()
         return ok
 

@@ -59,6 +59,8 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME = "gemini-app"
 DEFAULT_EXIT_TIMEOUT = 5.0
 """Seconds the final export at exit may be retried while the agent does not take it."""
+RECONFIGURE_TIMEOUT = 1.0
+"""At most this long for the old exporter's last export when configure() replaces it."""
 INSTANCE_ID = str(uuid.uuid4())
 """``service.instance.id`` of this process (Prometheus ``instance`` behind the agent)."""
 
@@ -119,9 +121,15 @@ class _Runtime:
                 registry, settings.prometheus_port, settings.prometheus_host
             )
 
-    def stop(self) -> None:
+    def stop(self, replaced: bool = False) -> None:
+        """``replaced``: a new configuration takes over the registry, whose cumulative state
+        its exporter will send: the last export gets at most RECONFIGURE_TIMEOUT and no
+        warning, so that configure() never blocks for the exit deadline."""
         if self.otlp is not None:
-            self.otlp.shutdown()
+            if replaced:
+                self.otlp.shutdown(min(RECONFIGURE_TIMEOUT, self.settings.exit_timeout), warn=False)
+            else:
+                self.otlp.shutdown()
         if self.prometheus is not None:
             self.prometheus.shutdown()
 
@@ -267,7 +275,7 @@ def configure(
         registry = _state.default_registry
         previous = _runtime.settings if _runtime is not None else None
         if _runtime is not None:
-            _runtime.stop()
+            _runtime.stop(replaced=True)
             _runtime = None
         _state.enabled = not settings.disabled
         _state.log_calls = settings.log_calls

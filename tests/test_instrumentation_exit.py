@@ -203,3 +203,21 @@ def test_503s_are_retried_within_the_deadline(caplog: pytest.LogCaptureFixture) 
     assert endpoint.delivered
     assert elapsed < 5.0
     assert _warnings(caplog) == []
+
+
+def test_reconfiguring_does_not_wait_for_the_exit_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """configure() with new settings while the agent is down replaces the exporter within
+    about a second, not the 5 s exit deadline, and warns of nothing: the new exporter sends
+    the same cumulative state."""
+    with testing.capture():
+        configure(endpoint=f"http://127.0.0.1:{_free_port()}", export_interval=60, exit_timeout=5.0)
+        _calls(2)
+        started = time.monotonic()
+        configure(endpoint=f"http://127.0.0.1:{_free_port()}", export_interval=60, exit_timeout=0)
+        elapsed = time.monotonic() - started
+        shutdown()
+    assert elapsed <= 1.0 + SLACK
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and "2 call(s)" in warnings[0], warnings  # the last shutdown's
