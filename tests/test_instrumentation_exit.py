@@ -221,3 +221,42 @@ def test_reconfiguring_does_not_wait_for_the_exit_deadline(
     assert elapsed <= 1.0 + SLACK
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and "2 call(s)" in warnings[0], warnings  # the last shutdown's
+
+
+@pytest.mark.slow
+def test_an_app_process_exiting_while_the_agent_restarts_loses_nothing() -> None:
+    """The issue's case (432 of 432 calls lost): a real app process makes its calls and
+    exits while its agent is down; the agent is back 1.5 s later. The process's atexit
+    flush delivers every call, the process exits before its deadline, and says nothing."""
+    import subprocess
+    import sys
+
+    port = _free_port()
+    code = (
+        "from gemini_slo.instrumentation import configure, observe\n"
+        f"configure(endpoint='http://127.0.0.1:{port}', export_interval=60, exit_timeout=8)\n"
+        "for _ in range(432):\n"
+        "    with observe(workload='chat', model='gemini-2.5-flash'):\n"
+        "        pass\n"
+        "print('exiting', flush=True)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    agent: AgentHandle | None = None
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "exiting"
+        exiting = time.monotonic()
+        time.sleep(1.5)
+        agent = start_agent(otlp_port=port)
+        _, stderr = process.communicate(timeout=30)
+        elapsed = time.monotonic() - exiting
+        assert process.returncode == 0, stderr
+        assert stderr == "", stderr
+        assert elapsed < 8.0
+        assert _agent_calls(agent) == 432
+    finally:
+        process.kill()
+        if agent is not None:
+            agent.stop()
