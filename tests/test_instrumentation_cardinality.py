@@ -161,3 +161,24 @@ def test_configure_sets_the_limit_and_the_environment_is_checked(
             assert rec.value(S.CALLS, attributes=OVERFLOW) == 3
         finally:
             shutdown()
+
+
+def test_the_app_metrics_endpoint_shows_the_overflow_series() -> None:
+    """The app's own /metrics (no agent) exposes the overflow series with the label the
+    standard translation gives, otel_metric_overflow="true", and the workload's total."""
+    from gemini_slo.instrumentation._export_prometheus import RegistryCollector
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = Registry(max_series=2)
+    _calls(registry, "chat", "latency", range(10), "m")
+    exposition = CollectorRegistry(auto_describe=False)
+    exposition.register(RegistryCollector(registry))
+    text = generate_latest(exposition).decode()
+    overflow = [
+        line
+        for line in text.splitlines()
+        if line.startswith(S.CALLS.prometheus + "{") and f'{S.LABEL_OVERFLOW}="true"' in line
+    ]
+    assert len(overflow) == 1, text
+    assert f'{S.LABEL_WORKLOAD}="chat"' in overflow[0]
+    assert overflow[0].endswith(" 8.0")
