@@ -78,6 +78,7 @@ from typing import Any, Final
 from gemini_slo.agent import labels as labels_mod
 from gemini_slo.agent.cardinality import OVERFLOW_LABEL, Cardinality, FamilyBudget, Ticket
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
+from gemini_slo.agent.selectors import Relabel, WorkloadSelectors
 from gemini_slo.agent.self_metrics import SelfMetrics
 from gemini_slo.agent.windows import COUNTER_METRICS, Windows
 from gemini_slo.contract import signals
@@ -250,12 +251,19 @@ class _Rejections:
 class _Ctx:
     """Where the points of one metric come from, where rejections go, how many overflowed."""
 
-    __slots__ = ("delta", "instance", "now", "overflowed", "rejections")
+    __slots__ = ("delta", "instance", "now", "overflowed", "rejections", "relabel")
 
     def __init__(
-        self, instance: InstanceKey, delta: bool, now: float, rejections: _Rejections
+        self,
+        instance: InstanceKey,
+        delta: bool,
+        now: float,
+        rejections: _Rejections,
+        relabel: Relabel | None = None,
     ) -> None:
         self.instance = instance
+        #: The spec's workload selectors for this resource (agent/selectors.py), if any.
+        self.relabel = relabel
         self.delta = delta
         self.now = now
         self.rejections = rejections
@@ -323,6 +331,7 @@ class Store:
             max_name=limits.max_label_name_length, max_value=limits.max_label_value_length
         )
         self.instances = 0  # instance states held, for the max_instances limit
+        self.selectors = WorkloadSelectors(spec)
 
     # ---- ingest -----------------------------------------------------------------------
 
@@ -336,8 +345,10 @@ class Store:
             total = 0
             overflowed = 0
             bound = self.limits.max_label_value_length
+            selectors = self.selectors
             for rm in request.resource_metrics:
                 resource_key = _resource_key(rm.resource.attributes, bound)
+                relabel = selectors.for_resource(rm.resource.attributes) if selectors else None
                 for sm in rm.scope_metrics:
                     scope = sm.scope
                     instance = (
@@ -346,7 +357,7 @@ class Store:
                         labels_mod.bounded(scope.version, bound),
                     )
                     for metric in sm.metrics:
-                        n, o = self._ingest_metric(metric, instance, now, rejections)
+                        n, o = self._ingest_metric(metric, instance, now, rejections, relabel)
                         total += n
                         overflowed += o
             self.self_metrics.points[encoding] += total
@@ -413,6 +424,7 @@ class Store:
         instance: InstanceKey,
         now: float,
         rejections: _Rejections,
+        relabel: Relabel | None = None,
     ) -> tuple[int, int]:
         data = metric.WhichOneof("data")
         if data == "sum":
@@ -453,7 +465,7 @@ class Store:
         family = self._family(metric, kind, n, rejections)
         if family is None:
             return n, 0
-        ctx = _Ctx(instance, temporality == _DELTA, now, rejections)
+        ctx = _Ctx(instance, temporality == _DELTA, now, rejections, relabel)
         if kind is Kind.HISTOGRAM:
             self._histograms(family, points, ctx)
         elif kind is Kind.EXPONENTIAL_HISTOGRAM:
@@ -596,7 +608,10 @@ class Store:
             if monotonic and v < 0:
                 rejections.add("invalid_value", f"{family.name}: negative value on a counter")
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            if ctx.relabel is not None:
+                labels = ctx.relabel(labels)
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if delta:
@@ -696,7 +711,10 @@ class Store:
             if not math.isfinite(total):
                 rejections.add("invalid_value", f"{family.name}: non-finite sum")
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            if ctx.relabel is not None:
+                labels = ctx.relabel(labels)
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if series.bounds is None:
@@ -765,7 +783,10 @@ class Store:
                     f"{family.name}: {problem}",
                 )
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            if ctx.relabel is not None:
+                labels = ctx.relabel(labels)
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if delta:

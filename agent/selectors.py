@@ -1,0 +1,114 @@
+"""The spec's workload selectors applied at ingest: foreign series get a workload.
+
+A point whose attributes carry no ``gemini_slo.workload`` (another OpenTelemetry GenAI
+emitter, such as the official ``opentelemetry-instrumentation-google-genai``) gets the
+``gemini_slo_workload`` and ``gemini_slo_mode`` labels of the first workload of the spec
+one of whose selectors matches its resource and its data-point attributes
+(:mod:`gemini_slo.contract.selectors`). A point that carries a workload is never
+relabelled. A foreign point that no selector matches keeps flowing as it is, without a
+workload label: it is exposed, but no rule or dashboard of a workload counts it.
+
+Cost: the resource is matched once per resource (cached by its attributes), so that only
+the selectors that can still match are tried per point; a point's translated label set is
+relabelled from a small per-resource cache, one dict lookup for a series seen before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gemini_slo.agent import labels as labels_mod
+from gemini_slo.contract import signals
+from gemini_slo.contract.spec import SloSpec
+
+LabelKey = tuple[tuple[str, str], ...]
+#: Relabels one translated label set (sorted ``(label, value)`` pairs).
+Relabel = Callable[[LabelKey], LabelKey]
+
+_MAX_RESOURCES = 1000  # resources whose match is cached (one per app instance, typically)
+_MAX_LABEL_SETS = 4096  # relabelled label sets cached per resource
+_MAX_VALUE = labels_mod.MAX_VALUE_LENGTH
+
+
+class _Rule:
+    """One selector of one workload, its data-point part in translated label names."""
+
+    __slots__ = ("labels", "mode", "resource", "workload")
+
+    def __init__(
+        self, workload: str, mode: str, resource: LabelKey, attributes: Iterable[tuple[str, str]]
+    ) -> None:
+        self.workload = workload
+        self.mode = mode
+        self.resource = resource
+        # Data-point attributes are matched after the label translation (the form the
+        # store keeps): ``gen_ai.request.model`` is looked up as ``gen_ai_request_model``.
+        self.labels = tuple((labels_mod.label_name(k), v) for k, v in attributes)
+
+
+class _ResourceRelabel:
+    """The relabelling for the points of one resource: the rules its resource matched."""
+
+    __slots__ = ("_cache", "_rules")
+
+    def __init__(self, rules: list[_Rule]) -> None:
+        self._rules = rules
+        self._cache: dict[LabelKey, LabelKey] = {}
+
+    def __call__(self, labels: LabelKey) -> LabelKey:
+        found = self._cache.get(labels)
+        if found is not None:
+            return found
+        values = dict(labels)
+        out = labels
+        if signals.LABEL_WORKLOAD not in values:
+            for rule in self._rules:
+                if all(values.get(k) == v for k, v in rule.labels):
+                    values[signals.LABEL_WORKLOAD] = rule.workload
+                    values[signals.LABEL_MODE] = rule.mode
+                    out = tuple(sorted(values.items()))
+                    break
+        if len(self._cache) >= _MAX_LABEL_SETS:
+            self._cache.clear()
+        self._cache[labels] = out
+        return out
+
+
+class WorkloadSelectors:
+    """The spec's selectors, ready for ingest; ``for_resource`` is None-fast without any."""
+
+    def __init__(self, spec: SloSpec | None) -> None:
+        self._rules = [
+            _Rule(w.name, w.mode.value, sel.resource, sel.attributes)
+            for w in (spec.workloads if spec is not None else ())
+            for sel in w.selectors
+        ]
+        self._keys = frozenset(k for r in self._rules for k, _ in r.resource)
+        self._resources: dict[LabelKey, _ResourceRelabel | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def for_resource(self, attributes: Iterable[Any]) -> Relabel | None:
+        """The relabelling for the points of a resource (OTLP ``KeyValue`` list), or None
+        when no selector can match any of them."""
+        if not self._rules:
+            return None
+        keys = self._keys
+        resource = tuple(
+            sorted(
+                (kv.key, labels_mod.bounded(labels_mod.value_string(kv.value), _MAX_VALUE))
+                for kv in attributes
+                if kv.key in keys
+            )
+        )
+        if resource in self._resources:
+            return self._resources[resource]
+        values = dict(resource)
+        rules = [r for r in self._rules if all(values.get(k) == v for k, v in r.resource)]
+        relabel = _ResourceRelabel(rules) if rules else None
+        if len(self._resources) >= _MAX_RESOURCES:
+            self._resources.clear()
+        self._resources[resource] = relabel
+        return relabel
