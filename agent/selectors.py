@@ -112,3 +112,41 @@ class WorkloadSelectors:
             self._resources.clear()
         self._resources[resource] = relabel
         return relabel
+
+
+# ---- calls of foreign duration histograms ---------------------------------------------
+
+_CALL_LABELS = frozenset(
+    [*(signals.prometheus_label(a) for a in signals.CALLS.attributes), signals.LABEL_ERROR_TYPE]
+)
+
+
+def outcome_of(error_type: str) -> signals.Outcome:
+    """The outcome of a foreign call from its ``error.type`` (the only hint it has).
+
+    Empty: ok; ``429``: rate_limited; a timeout class (``httpx.ReadTimeout``,
+    ``TimeoutError``, ``...DeadlineExceeded``): timeout; anything else: error. A foreign
+    emitter has no admission queue and no blocked-prompt outcome.
+    """
+    if not error_type:
+        return signals.Outcome.OK
+    if error_type == "429":
+        return signals.Outcome.RATE_LIMITED
+    lowered = error_type.lower()
+    if "timeout" in lowered or lowered.endswith("deadlineexceeded"):
+        return signals.Outcome.TIMEOUT
+    return signals.Outcome.ERROR
+
+
+def calls_labels(labels: LabelKey) -> LabelKey:
+    """The calls-counter label set for a relabelled foreign duration-histogram series.
+
+    The foreign emitter sends no ``gemini_slo.client.calls``: the agent counts the calls
+    of its duration histogram instead, with the outcome from ``error.type``, so that the
+    availability SLI and the outcome panels read the same counter as for the project's
+    own instrumentation. Other labels (``server.address``, ``gen_ai.response.model``) are
+    dropped, as the project's own counter does not carry them.
+    """
+    values = {k: v for k, v in labels if k in _CALL_LABELS}
+    values[signals.LABEL_OUTCOME] = outcome_of(values.get(signals.LABEL_ERROR_TYPE, "")).value
+    return tuple(sorted(values.items()))

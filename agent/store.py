@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gemini_slo.agent import labels as labels_mod
+from gemini_slo.agent import selectors as selectors_mod
 from gemini_slo.agent.cardinality import OVERFLOW_LABEL, Cardinality, FamilyBudget, Ticket
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
 from gemini_slo.agent.selectors import Relabel, WorkloadSelectors
@@ -229,6 +230,11 @@ _VALID_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 #: same merge (live instances' last values summed): one family may receive both.
 _GAUGE_KINDS = {Kind.GAUGE, Kind.UP_DOWN_COUNTER}
 _KNOWN_HELP = {s.name: s.description for s in signals.INSTRUMENTATION_SIGNALS}
+_DURATION = signals.OPERATION_DURATION.name
+#: The calls counter the agent feeds from foreign duration histograms (_foreign_calls).
+_CALLS_METRIC = metrics_pb2.Metric(
+    name=signals.CALLS.name, unit=signals.CALLS.unit, description=signals.CALLS.description
+)
 
 
 class _Rejections:
@@ -712,8 +718,11 @@ class Store:
                 rejections.add("invalid_value", f"{family.name}: non-finite sum")
                 continue
             labels = translate(p.attributes)
+            foreign = False
             if ctx.relabel is not None:
-                labels = ctx.relabel(labels)
+                relabelled = ctx.relabel(labels)
+                foreign = relabelled is not labels and family.otel_name == _DURATION
+                labels = relabelled
             series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
@@ -723,6 +732,8 @@ class Store:
             if delta:
                 self._heard_from(series, key, ctx.now)
                 self._add_buckets(series, bounds, counts, count, total)
+                if foreign and count:
+                    self._foreign_calls(labels, count, ctx)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
             inst = self._instance(family, series, key, start, ctx)
@@ -748,6 +759,24 @@ class Store:
             inst.start, inst.time, inst.count, inst.sum = start, t, count, total
             inst.bounds, inst.buckets = bounds, counts
             self._add_buckets(series, bounds, inc, inc_count, inc_sum)
+            if foreign and inc_count:
+                self._foreign_calls(labels, inc_count, ctx)
+
+    def _foreign_calls(self, labels: LabelKey, calls: int, ctx: _Ctx) -> None:
+        """Count a foreign duration histogram's new calls in the calls counter (by outcome).
+
+        Increments only (computed by the histogram's own merge rule), so the counter
+        follows the histogram's restarts and late points; see selectors.calls_labels.
+        """
+        family = self._family(_CALLS_METRIC, Kind.COUNTER, calls, ctx.rejections)
+        if family is None:
+            return
+        series, _ = self._series(family, selectors_mod.calls_labels(labels), ctx)
+        if series is None:
+            return
+        series.value += calls
+        if series.counter_key is not None:
+            self.windows.add_counter(series.counter_key, calls, ctx.now)
 
     def _add_buckets(
         self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float

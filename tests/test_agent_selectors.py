@@ -103,3 +103,42 @@ def test_without_selectors_nothing_changes() -> None:
     _ingest(store, OFFICIAL, service="chat-api")
     (labels,) = _labels(store)
     assert S.LABEL_WORKLOAD not in labels
+
+
+def _calls(store: Store) -> dict[tuple[str, str, str], float]:
+    family = store.families.get(S.CALLS.prometheus)
+    if family is None:
+        return {}
+    return {
+        (d[S.LABEL_WORKLOAD], d[S.LABEL_OUTCOME], d.get(S.LABEL_ERROR_TYPE, "")): series.value
+        for d, series in ((dict(k), v) for k, v in family.series.items())
+    }
+
+
+def test_foreign_duration_histograms_are_counted_as_calls_by_outcome() -> None:
+    """A relabelled duration histogram feeds the calls counter: increments, outcome from error.type."""
+    store = Store(spec=SPEC)
+
+    def send(attrs: dict[str, str], count: int, t: int) -> None:
+        metric = histogram_metric(DURATION.name, attrs, [0.5], [count, 0], 0.1 * count, time_=t)
+        store.ingest(otlp_request([metric], service="chat-api"))
+
+    send(OFFICIAL, 3, 2)
+    send(OFFICIAL, 5, 3)  # cumulative: 2 more calls
+    send({**OFFICIAL, "error.type": "429"}, 1, 3)
+    send({**OFFICIAL, "error.type": "503"}, 2, 3)
+    send({**OFFICIAL, "error.type": "httpx.ReadTimeout"}, 1, 3)
+    assert _calls(store) == {
+        ("chat", "ok", ""): 5.0,
+        ("chat", "rate_limited", "429"): 1.0,
+        ("chat", "error", "503"): 2.0,
+        ("chat", "timeout", "httpx.ReadTimeout"): 1.0,
+    }
+
+
+def test_own_and_unmatched_histograms_are_not_counted_as_calls() -> None:
+    """The project's own histograms (it sends its calls counter) and unmatched ones add nothing."""
+    store = Store(spec=SPEC)
+    _ingest(store, {**OFFICIAL, S.ATTR_WORKLOAD: "chat", S.ATTR_MODE: "latency"}, "chat-api")
+    _ingest(store, {**OFFICIAL, "gen_ai.request.model": "gemini-2.5-pro"}, service="other")
+    assert _calls(store) == {}
