@@ -78,17 +78,32 @@ def test_structure(models: dict[str, dict[str, Any]], name: str) -> None:
 
 
 def test_variables(models: dict[str, dict[str, Any]]) -> None:
-    """Mode dashboards have datasource, workload and model variables; the overview a datasource."""
+    """Mode dashboards have datasource, job, workload and model variables; the overview a
+    datasource. Workload and model come from label_values over the duration histogram (which
+    the official instrumentation sends too), the spec's first workload the default."""
     for name, expected in [
-        ("latency.json", ["datasource", "workload", "model"]),
-        ("throughput.json", ["datasource", "workload", "model"]),
+        ("latency.json", ["datasource", "job", "workload", "model"]),
+        ("throughput.json", ["datasource", "job", "workload", "model"]),
         ("overview.json", ["datasource"]),
     ]:
         variables = models[name]["templating"]["list"]
         assert [v["name"] for v in variables] == expected
-    latency_workloads = models["latency.json"]["templating"]["list"][1]
-    assert latency_workloads["query"] == "chat"
-    assert models["throughput.json"]["templating"]["list"][1]["query"] == "batch"
+    for name, mode, first in [
+        ("latency.json", "latency", "chat"),
+        ("throughput.json", "throughput", "batch"),
+    ]:
+        job, workload, model = models[name]["templating"]["list"][1:]
+        source = "gen_ai_client_operation_duration_seconds_count"
+        assert job["query"]["query"] == f"label_values({source}, job)"
+        assert job["current"]["value"] == "$__all" and job["allValue"] == ".*"
+        assert workload["query"]["query"] == (
+            f'label_values({source}{{job=~"$job",gemini_slo_mode="{mode}"}}, gemini_slo_workload)'
+        )
+        assert workload["current"]["value"] == first
+        assert model["query"]["query"] == (
+            f'label_values({source}{{gemini_slo_workload=~"$workload",job=~"$job"}}, '
+            "gen_ai_request_model)"
+        )
 
 
 def test_units_and_thresholds_from_the_spec(models: dict[str, dict[str, Any]]) -> None:
