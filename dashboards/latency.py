@@ -120,6 +120,7 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=24,
     )
+    g.add(p.unbucketed_panel(), w=24, h=4)
 
     g.row("Latency")
     latency_line = common_threshold(spec, mode, ObjectiveKind.LATENCY)

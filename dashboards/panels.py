@@ -13,7 +13,20 @@ from gemini_slo.contract import agent_series
 from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import promql as q
 from gemini_slo.contract import signals as s
-from gemini_slo.dashboards.common import MODEL, RATE, RAW, WORKLOAD
+from gemini_slo.dashboards.common import (
+    GREEN,
+    MODEL,
+    RATE,
+    RAW,
+    RED,
+    WORKLOAD,
+    Query,
+    legend,
+    stat_panel,
+    steps,
+)
+from grafana_foundation_sdk.builders import stat
+from grafana_foundation_sdk.models import dashboard as dm
 
 OK = f'{s.LABEL_OUTCOME}="{s.Outcome.OK.value}"'
 NOT_OK = f'{s.LABEL_OUTCOME}!="{s.Outcome.OK.value}"'
@@ -76,3 +89,32 @@ def calls_by_outcome() -> str:
 def burn_rate(window: str) -> str:
     """Error-budget burn rate of every budgeted objective over a recorded window."""
     return f"{recorded(n.SLI_ERROR, window)}\n/\n{recorded(n.ERROR_BUDGET)}"
+
+
+def unbucketed_panel() -> stat.Panel:
+    """Per latency/TTFT objective: does the incoming histogram have a bucket at the threshold?
+
+    The agent's ``gemini_slo_objective_threshold_unbucketed`` (agent/bucketing.py): 0 reads
+    "bucketed", 1 reads "no bucket at the threshold" in red, so that an SLI that cannot be
+    counted (a foreign emitter without otel_views) shows as such, not as an empty graph.
+    """
+    expr = (
+        f"max by ({q.WORKLOAD}, {agent_series.LABEL_OBJECTIVE}) "
+        f"({q.sel(agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED, WORKLOAD)})"
+    )
+    mapping = dm.ValueMap(
+        options={
+            "0": dm.ValueMappingResult(text="bucketed", color=GREEN, index=0),
+            "1": dm.ValueMappingResult(text=agent_series.UNBUCKETED_STATE, color=RED, index=1),
+        }
+    )
+    return stat_panel(
+        "Bucket at each latency threshold",
+        [Query(expr, legend(agent_series.LABEL_OBJECTIVE), instant=True)],
+        "none",
+        "Whether the incoming duration and TTFT histograms have a bucket boundary at each "
+        "objective's threshold. Without one (the official OpenTelemetry instrumentation's "
+        "default buckets) the SLI cannot be counted: add gemini_slo.instrumentation."
+        "otel_views(spec) to the app's MeterProvider.",
+        steps((None, GREEN), (1.0, RED)),
+    ).mappings([mapping])

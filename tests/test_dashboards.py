@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import yaml
 from gemini_slo.contract import agent_series, signals
-from gemini_slo.contract.spec import SloSpec, default_spec_path, load_spec, parse_spec
+from gemini_slo.contract.spec import (
+    ObjectiveKind,
+    SloSpec,
+    default_spec_path,
+    load_spec,
+    parse_spec,
+)
 from gemini_slo.dashboards.build import PanelQuery, dashboards, provisioning, queries, substitute
 
 GOLDEN_SPEC = Path(__file__).parent / "golden" / "minimal" / "slo.yaml"
@@ -211,6 +217,11 @@ def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
         out.append({"series": f"{agent_series.ADVICE_MODE}{{{verdict}}}", "values": f"1+0x{steps}"})
         for metric in (agent_series.ADVICE_SCORE, agent_series.ADVICE_MISMATCH):
             out.append({"series": f"{metric}{{{workload}}}", "values": f"0+0x{steps}"})
+        for o in w.objectives:  # the agent's bucket check of histogram objectives
+            if o.kind in (ObjectiveKind.LATENCY, ObjectiveKind.TTFT):
+                labels = f'{base},objective="{o.name}"'
+                unbucketed = agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED
+                out.append({"series": f"{unbucketed}{{{labels}}}", "values": f"0+0x{steps}"})
     return out
 
 
