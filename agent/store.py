@@ -381,7 +381,7 @@ class Store:
         if name is None:
             name = signals.prometheus_name(metric.name, metric.unit, kind)
             if name[:1].isdigit():
-                name = "_" + name  # as Prometheus' own OTLP translation does
+                name = "_" + name  # a guard: the translation already replaces a leading digit
             if len(self._family_names) < 4 * self.limits.max_metrics:
                 self._family_names[key] = name
         family = self.families.get(name)
