@@ -78,6 +78,7 @@ __all__ = [
     "OPERATION_GENERATE",
     "PROVIDER_GEMINI",
     "PROVIDER_UNKNOWN",
+    "PROVIDER_VALUES",
     "PROVIDER_VERTEX",
     "QUEUE_DEPTH",
     "QUEUE_SHED",
@@ -202,6 +203,11 @@ OPERATION_EMBED = "embeddings"
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
 PROVIDER_UNKNOWN = "gcp.gen_ai"
+#: Every gen_ai.provider.name value accepted for Google's GenAI APIs: the semantic
+#: conventions' (what the project writes) and the official instrumentation's (the older
+#: gen_ai.system names, lower-cased). No rule or panel selects on the provider, so data
+#: with any of them gets the same SLIs (docs/official-instrumentation.md).
+PROVIDER_VALUES = (PROVIDER_GEMINI, PROVIDER_VERTEX, PROVIDER_UNKNOWN, "gemini", "vertex_ai")
 
 #: Resource attributes. The standard translation turns service.name into the Prometheus
 #: ``job`` label and service.instance.id into ``instance`` (the rest go to target_info).

@@ -85,6 +85,9 @@ def test_official_instrumentation_records_into_our_buckets(
     assert tuple(duration[0].explicit_bounds) == tuple(merged[0]._aggregation._boundaries)
     assert set(layout.duration) <= set(duration[0].explicit_bounds)
     assert sum(p.count for p in duration) == 2
+    # The official instrumentation writes the old gen_ai.system name, not the semconv's.
+    assert {p.attributes[S.ATTR_PROVIDER] for p in duration} == {"gemini"}
+    assert "gemini" in S.PROVIDER_VALUES
     ttft = metrics[S.TIME_TO_FIRST_CHUNK.name].data.data_points
     assert set(layout.ttft) <= set(ttft[0].explicit_bounds)
     twin = metrics[S.OPERATION_DURATION_EXPONENTIAL.name].data.data_points
