@@ -114,3 +114,12 @@ def test_shipped_example_documents_selectors() -> None:
         f"version: gemini-slo/v1\nworkloads:\n  - name: chat\n    mode: latency\n{snippet}\n"
     )
     assert len(spec.workloads[0].selectors) == 2
+
+
+def test_selector_fields_are_documented() -> None:
+    """docs/slo-spec.md documents select, resource and attributes."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "slo-spec.md").read_text()
+    for name in ("select", "resource", "attributes"):
+        assert f"`{name}`" in doc, name
