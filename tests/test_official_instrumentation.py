@@ -53,26 +53,20 @@ OBJECTIVES = """\
       queue_wait: {percentile: 95, threshold: 100ms}
       headroom: {max_utilization: 60%}
 """
-SPEC = f"""\
-version: gemini-slo/v1
-workloads:
-  - name: chat
-    mode: latency
-    models: [gemini-2.5-flash]
-{OBJECTIVES}
-  - name: chat-otel
-    mode: latency
-    models: [gemini-2.5-flash]
-    select:
-      - resource: {{service.name: chat-otel-app}}
-{OBJECTIVES}
-  - name: chat-noviews
-    mode: latency
-    models: [gemini-2.5-flash]
-    select:
-      - resource: {{service.name: chat-noviews-app}}
-{OBJECTIVES}
-"""
+#: workload -> the service.name its selector matches (None: the project's own, no selector).
+WORKLOADS = {"chat": None, "chat-otel": "chat-otel-app", "chat-noviews": "chat-noviews-app"}
+
+
+def _workload(name: str, service: str | None) -> str:
+    select = f"    select:\n      - resource: {{service.name: {service}}}\n" if service else ""
+    return (
+        f"  - name: {name}\n    mode: latency\n    models: [gemini-2.5-flash]\n{select}{OBJECTIVES}"
+    )
+
+
+SPEC = "version: gemini-slo/v1\nworkloads:\n" + "".join(
+    _workload(name, service) for name, service in WORKLOADS.items()
+)
 MODEL = "gemini-2.5-flash"
 RATE_INTERVAL = "15s"
 LOAD_S = 40.0
@@ -198,7 +192,10 @@ def test_official_instrumentation_fills_the_latency_dashboard_and_slis(
             name="chat", duration=LOAD_S + 2 * DATA_TIMEOUT_S,
         )  # fmt: skip
         views = otel_views(spec, "chat-otel", exponential=True)
-        with _official(full.otlp_url, "chat-otel-app", views), _calls(full.emulator_url) as done:
+        with (
+            _official(full.otlp_url, WORKLOADS["chat-otel"] or "", views),
+            _calls(full.emulator_url) as done,
+        ):
             time.sleep(LOAD_S)
             _wait(lambda: empty("chat", templates), DATA_TIMEOUT_S, full.check_alive)
             own = [
@@ -234,7 +231,10 @@ def test_official_instrumentation_fills_the_latency_dashboard_and_slis(
             assert 0.0 <= value <= 1.0, (objective, value)
 
         # Without the views: the agent says "no bucket at the threshold", the SLI is absent.
-        with _official(full.otlp_url, "chat-noviews-app", None), _calls(full.emulator_url):
+        with (
+            _official(full.otlp_url, WORKLOADS["chat-noviews"] or "", None),
+            _calls(full.emulator_url),
+        ):
             unbucketed = agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED
             where = f'{S.LABEL_WORKLOAD}="chat-noviews"'
 
