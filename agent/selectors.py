@@ -15,6 +15,7 @@ relabelled from a small per-resource cache, one dict lookup for a series seen be
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -138,6 +139,7 @@ def outcome_of(error_type: str) -> signals.Outcome:
     return signals.Outcome.ERROR
 
 
+@functools.lru_cache(maxsize=4096)  # a series seen before: one lookup per point
 def calls_labels(labels: LabelKey) -> LabelKey:
     """The calls-counter label set for a relabelled foreign duration-histogram series.
 

@@ -235,6 +235,7 @@ _DURATION = signals.OPERATION_DURATION.name
 _CALLS_METRIC = metrics_pb2.Metric(
     name=signals.CALLS.name, unit=signals.CALLS.unit, description=signals.CALLS.description
 )
+_CALLS_NAME = signals.CALLS.prometheus
 
 
 class _Rejections:
@@ -721,7 +722,7 @@ class Store:
             foreign = False
             if ctx.relabel is not None:
                 relabelled = ctx.relabel(labels)
-                foreign = relabelled is not labels and family.otel_name == _DURATION
+                foreign = relabelled != labels and family.otel_name == _DURATION
                 labels = relabelled
             series, key = self._series(family, labels, ctx)
             if series is None:
@@ -768,7 +769,9 @@ class Store:
         Increments only (computed by the histogram's own merge rule), so the counter
         follows the histogram's restarts and late points; see selectors.calls_labels.
         """
-        family = self._family(_CALLS_METRIC, Kind.COUNTER, calls, ctx.rejections)
+        family = self.families.get(_CALLS_NAME) or self._family(
+            _CALLS_METRIC, Kind.COUNTER, calls, ctx.rejections
+        )
         if family is None:
             return
         series, _ = self._series(family, selectors_mod.calls_labels(labels), ctx)

@@ -142,3 +142,15 @@ def test_own_and_unmatched_histograms_are_not_counted_as_calls() -> None:
     _ingest(store, {**OFFICIAL, S.ATTR_WORKLOAD: "chat", S.ATTR_MODE: "latency"}, "chat-api")
     _ingest(store, {**OFFICIAL, "gen_ai.request.model": "gemini-2.5-pro"}, service="other")
     assert _calls(store) == {}
+
+
+def test_own_series_never_count_as_foreign_calls_even_when_caches_are_cold() -> None:
+    """An own series (workload set) relabels to an equal label set, not the same object,
+    once the translation cache is cleared: still not a foreign call."""
+    store = Store(spec=SPEC)
+    own = {**OFFICIAL, S.ATTR_WORKLOAD: "chat", S.ATTR_MODE: "latency"}
+    for t in (2, 3, 4):
+        store.labels._cache.clear()  # the translator hands out a new, equal tuple
+        metric = histogram_metric(DURATION.name, own, [0.5], [t, 0], 0.1 * t, time_=t)
+        store.ingest(otlp_request([metric], service="chat-api"))
+    assert _calls(store) == {}
