@@ -120,6 +120,7 @@ class WorkloadSelectors:
 _CALL_LABELS = frozenset(
     [*(signals.prometheus_label(a) for a in signals.CALLS.attributes), signals.LABEL_ERROR_TYPE]
 )
+_TOKEN_LABELS = frozenset(signals.prometheus_label(a) for a in signals.TOKENS.attributes)
 
 
 def outcome_of(error_type: str) -> signals.Outcome:
@@ -152,3 +153,14 @@ def calls_labels(labels: LabelKey) -> LabelKey:
     values = {k: v for k, v in labels if k in _CALL_LABELS}
     values[signals.LABEL_OUTCOME] = outcome_of(values.get(signals.LABEL_ERROR_TYPE, "")).value
     return tuple(sorted(values.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def tokens_labels(labels: LabelKey) -> LabelKey:
+    """The tokens-counter label set for a relabelled foreign ``gen_ai.client.token.usage``.
+
+    The foreign emitter sends no ``gemini_slo.client.tokens``: the agent adds the sum of
+    its token-usage histogram instead (``gen_ai.token.type`` ``input``/``output``, as the
+    sender counts them), so that tokens/s and the stall check read the same counter.
+    """
+    return tuple((k, v) for k, v in labels if k in _TOKEN_LABELS)

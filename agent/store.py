@@ -230,12 +230,32 @@ _VALID_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 #: same merge (live instances' last values summed): one family may receive both.
 _GAUGE_KINDS = {Kind.GAUGE, Kind.UP_DOWN_COUNTER}
 _KNOWN_HELP = {s.name: s.description for s in signals.INSTRUMENTATION_SIGNALS}
-_DURATION = signals.OPERATION_DURATION.name
-#: The calls counter the agent feeds from foreign duration histograms (_foreign_calls).
-_CALLS_METRIC = metrics_pb2.Metric(
-    name=signals.CALLS.name, unit=signals.CALLS.unit, description=signals.CALLS.description
-)
-_CALLS_NAME = signals.CALLS.prometheus
+
+
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    """A contract counter the agent feeds itself: its family name and an OTLP template."""
+
+    name: str
+    template: metrics_pb2.Metric
+
+
+def _counter(signal: signals.Signal) -> _Counter:
+    template = metrics_pb2.Metric(
+        name=signal.name, unit=signal.unit, description=signal.description
+    )
+    return _Counter(signal.prometheus, template)
+
+
+#: (the counter, its labels from the histogram's, whether it adds the sum or the count)
+_Derived = tuple[_Counter, Callable[[LabelKey], LabelKey], bool]
+#: Foreign histograms that stand for a contract counter the foreign emitter does not send:
+#: the duration histogram's count for the calls (outcome from error.type), the token-usage
+#: histogram's sum for the tokens.
+_FOREIGN_COUNTERS: dict[str, _Derived] = {
+    signals.OPERATION_DURATION.name: (_counter(signals.CALLS), selectors_mod.calls_labels, False),
+    signals.TOKEN_USAGE.name: (_counter(signals.TOKENS), selectors_mod.tokens_labels, True),
+}
 
 
 class _Rejections:
@@ -719,10 +739,11 @@ class Store:
                 rejections.add("invalid_value", f"{family.name}: non-finite sum")
                 continue
             labels = translate(p.attributes)
-            foreign = False
+            derive: _Derived | None = None
             if ctx.relabel is not None:
                 relabelled = ctx.relabel(labels)
-                foreign = relabelled != labels and family.otel_name == _DURATION
+                if relabelled != labels:  # a foreign point a selector claimed
+                    derive = _FOREIGN_COUNTERS.get(family.otel_name)
                 labels = relabelled
             series, key = self._series(family, labels, ctx)
             if series is None:
@@ -733,8 +754,8 @@ class Store:
             if delta:
                 self._heard_from(series, key, ctx.now)
                 self._add_buckets(series, bounds, counts, count, total)
-                if foreign and count:
-                    self._foreign_calls(labels, count, ctx)
+                if derive is not None:
+                    self._foreign_count(derive, labels, count, total, ctx)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
             inst = self._instance(family, series, key, start, ctx)
@@ -760,26 +781,33 @@ class Store:
             inst.start, inst.time, inst.count, inst.sum = start, t, count, total
             inst.bounds, inst.buckets = bounds, counts
             self._add_buckets(series, bounds, inc, inc_count, inc_sum)
-            if foreign and inc_count:
-                self._foreign_calls(labels, inc_count, ctx)
+            if derive is not None:
+                self._foreign_count(derive, labels, inc_count, inc_sum, ctx)
 
-    def _foreign_calls(self, labels: LabelKey, calls: int, ctx: _Ctx) -> None:
-        """Count a foreign duration histogram's new calls in the calls counter (by outcome).
+    def _foreign_count(
+        self, derive: _Derived, labels: LabelKey, count: int, total: float, ctx: _Ctx
+    ) -> None:
+        """Feed the contract counter a foreign histogram stands for (_FOREIGN_COUNTERS).
 
         Increments only (computed by the histogram's own merge rule), so the counter
-        follows the histogram's restarts and late points; see selectors.calls_labels.
+        follows the histogram's restarts and late points; see selectors.calls_labels and
+        selectors.tokens_labels.
         """
-        family = self.families.get(_CALLS_NAME) or self._family(
-            _CALLS_METRIC, Kind.COUNTER, calls, ctx.rejections
+        metric, to_labels, by_sum = derive
+        amount = total if by_sum else float(count)
+        if not amount > 0:
+            return
+        family = self.families.get(metric.name) or self._family(
+            metric.template, Kind.COUNTER, 1, ctx.rejections
         )
         if family is None:
             return
-        series, _ = self._series(family, selectors_mod.calls_labels(labels), ctx)
+        series, _ = self._series(family, to_labels(labels), ctx)
         if series is None:
             return
-        series.value += calls
+        series.value += amount
         if series.counter_key is not None:
-            self.windows.add_counter(series.counter_key, calls, ctx.now)
+            self.windows.add_counter(series.counter_key, amount, ctx.now)
 
     def _add_buckets(
         self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float

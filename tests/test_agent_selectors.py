@@ -154,3 +154,26 @@ def test_own_series_never_count_as_foreign_calls_even_when_caches_are_cold() -> 
         metric = histogram_metric(DURATION.name, own, [0.5], [t, 0], 0.1 * t, time_=t)
         store.ingest(otlp_request([metric], service="chat-api"))
     assert _calls(store) == {}
+
+
+def test_foreign_token_usage_is_added_to_the_tokens_counter() -> None:
+    """A relabelled gen_ai.client.token.usage histogram feeds gemini_slo_client_tokens_total
+    with its sum's increments, per token type."""
+    store = Store(spec=SPEC)
+
+    def send(token_type: str, count: int, total: float, t: int) -> None:
+        attrs = {**OFFICIAL, S.ATTR_TOKEN_TYPE: token_type}
+        metric = histogram_metric(
+            S.TOKEN_USAGE.name, attrs, [100.0], [count, 0], total, unit="{token}", time_=t
+        )
+        store.ingest(otlp_request([metric], service="chat-api"))
+
+    send("input", 2, 30.0, 2)
+    send("input", 3, 50.0, 3)  # cumulative: 20 more
+    send("output", 3, 120.0, 3)
+    family = store.families[S.TOKENS.prometheus]
+    got = {
+        (dict(k)[S.LABEL_WORKLOAD], dict(k)[S.LABEL_TOKEN_TYPE]): v.value
+        for k, v in family.series.items()
+    }
+    assert got == {("chat", "input"): 50.0, ("chat", "output"): 120.0}
