@@ -23,9 +23,9 @@ from operator import attrgetter
 from typing import Any
 
 from gemini_slo.contract import signals as S
+from gemini_slo.instrumentation._export_protocol import make_exporter
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._values import ExponentialPoint, HistogramPoint, Point
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Buckets,
@@ -171,7 +171,8 @@ class OtlpExporter:
         # One export may take at most this long, retries included (the exporter's own
         # deadline): short, so that a dead agent costs the thread little and exit nothing.
         export_timeout = timeout if timeout is not None else min(max(interval, 0.5), 3.0)
-        self._exporter = OTLPMetricExporter(endpoint=endpoint, timeout=export_timeout)
+        # OTLP/HTTP unless OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL=grpc (_export_protocol.py).
+        self._exporter = make_exporter(endpoint, export_timeout, _FILTER)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()

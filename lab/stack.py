@@ -630,7 +630,10 @@ def start_agent(
     """
     otlp = f"127.0.0.1:{otlp_port or free_port()}"
     metrics = f"127.0.0.1:{metrics_port or free_port()}"
-    argv = cli_argv("--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics)
+    # No OTLP/gRPC listener unless EXTRA asks (--grpc HOST:PORT): 4317 may be taken.
+    argv = cli_argv(
+        "--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics, "--grpc", "off"
+    )
     if spec is not None:
         argv += ["--config", str(spec)]
     if prometheus_url is not None:
