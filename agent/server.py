@@ -50,9 +50,10 @@ from typing import Any
 import grpc
 import structlog
 from aiohttp import web
-from gemini_slo.agent import connections, grpc_server, page, state_file
+from gemini_slo.agent import connections, exposition_proto, grpc_server, page, state_file
 from gemini_slo.agent.advisor import Advisor
 from gemini_slo.agent.exposition import StoreCollector, make_registry
+from gemini_slo.agent.formats import Format, negotiate
 from gemini_slo.agent.history import History
 from gemini_slo.agent.log_limits import LogLimiter, limit_library_logs
 from gemini_slo.agent.otlp_decode import (
@@ -72,7 +73,6 @@ from gemini_slo.agent.store import IngestResult, Store, StoreLimits
 from gemini_slo.agent.windows import Windows
 from gemini_slo.agent.workers import Busy, WorkerPool
 from gemini_slo.contract.spec import SloSpec
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = structlog.get_logger("gemini_slo.agent")
 
@@ -557,14 +557,19 @@ class Agent:
             self.log_limited("points", "export rejected", reason="points", error=note, peer=peer)
         return note
 
-    def _render(self) -> bytes:
-        """On the read worker: the exposition, with the server's own figures refreshed."""
+    def _render(self, fmt: Format = Format.TEXT) -> bytes:
+        """On the read worker: the exposition in ``fmt``, the server's own figures refreshed."""
         started = time.perf_counter()
         stats = self.self_metrics
         stats.connections = {g.name: g.open for g in (self.otlp_gate, self.metrics_gate)}
         stats.refused_connections = {g.name: g.refused for g in (self.otlp_gate, self.metrics_gate)}
         stats.suppressed_log_lines = self.log_limiter.suppressed_total
-        body = self.collector.render()
+        if fmt is Format.PROTOBUF:
+            body = exposition_proto.render(self.collector)
+        elif fmt is Format.OPENMETRICS:
+            body = self.collector.render(openmetrics=True)
+        else:
+            body = self.collector.render()
         stats.observe_scrape(time.perf_counter() - started)
         return body
 
@@ -576,11 +581,12 @@ class Agent:
                 text="missing or invalid bearer token\n",
                 headers={"WWW-Authenticate": 'Bearer realm="gemini-slo"'},
             )
+        fmt = negotiate(request.headers.get("Accept"))
         try:
-            body = await self.read_pool.run(self._render)
+            body = await self.read_pool.run(self._render, fmt)
         except Busy:
             return web.Response(status=503, text="busy\n", headers={"Retry-After": "1"})
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
     def _status_json(self) -> str:
         status: dict[str, Any] = self.slo.status()

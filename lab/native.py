@@ -1,0 +1,81 @@
+"""Prometheus 2.53 with native histograms, scraping one or more agents (scale-out path 2/3).
+
+:class:`NativeStack` is the lab's :class:`~gemini_slo.lab.stack.Stack` with trixie's
+Prometheus 2.53 (``tools/``, :mod:`gemini_slo.lab.tools`) run with
+``--enable-feature=native-histograms``, so that it asks the agents for the protobuf
+exposition and stores their merged exponential histograms as native histograms.
+``scrape_protocols`` (Prometheus' own names, e.g. ``["OpenMetricsText1.0.0"]``) pins the
+format a scrape asks for; None leaves Prometheus' default order.
+
+Each agent is a scrape target of its own, so its series carry its ``instance`` (the
+target address): one agent per host or cluster, one Prometheus, one rule set, and
+``sum by (...)`` over the agents in every rule and panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gemini_slo.lab import tools
+from gemini_slo.lab.stack import (
+    ManagedProcess,
+    Stack,
+    StackError,
+    free_port,
+    prometheus_config,
+    write_yaml,
+)
+
+#: The feature flag of Prometheus 2.x that turns native histograms on.
+NATIVE_HISTOGRAMS_FLAG = "--enable-feature=native-histograms"
+
+
+class NativeStack(Stack):
+    """Prometheus 2.53 with native histograms (and Alertmanager when asked)."""
+
+    def __init__(
+        self,
+        scrape_targets: Sequence[str],
+        *,
+        scrape_protocols: Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        options.setdefault("alertmanager", False)
+        super().__init__(scrape_targets, **options)
+        self.scrape_protocols = list(scrape_protocols) if scrape_protocols else None
+
+    def _find_engines(self) -> None:
+        if tools.find_tool("prometheus-2.53") is None:
+            raise StackError(f"prometheus 2.53 not found: {tools.INSTALL_HINT}")
+
+    def _start_engines(self, alertmanager: str | None, timeout: float) -> None:
+        binary = tools.find_tool("prometheus-2.53")
+        if binary is None:
+            raise StackError(f"prometheus 2.53 not found: {tools.INSTALL_HINT}")
+        config = prometheus_config(
+            self.scrape_targets, self.rule_files, alertmanager, self._interval
+        )
+        if self.scrape_protocols:
+            for job in config["scrape_configs"]:
+                job["scrape_protocols"] = self.scrape_protocols
+        path = write_yaml(self.workdir / "prometheus.yml", config)
+        address = f"127.0.0.1:{self._prometheus_port or free_port()}"
+        self.prometheus_url = self.rules_url = f"http://{address}"
+        storage = self.workdir / "prometheus-data"
+        storage.mkdir(exist_ok=True)
+        self.prometheus = ManagedProcess(
+            "prometheus-2.53",
+            [
+                binary,
+                f"--config.file={path}",
+                f"--storage.tsdb.path={storage}",
+                f"--web.listen-address={address}",
+                NATIVE_HISTOGRAMS_FLAG,
+                "--rules.alert.resend-delay=1s",
+                "--log.level=warn",
+            ],
+            Path(self.workdir / "prometheus.log"),
+            ready_url=f"{self.prometheus_url}/-/ready",
+        )
