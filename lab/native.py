@@ -14,22 +14,39 @@ target address): one agent per host or cluster, one Prometheus, one rule set, an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gemini_slo.contract import signals
+from gemini_slo.contract.signals import Kind
 from gemini_slo.lab import tools
 from gemini_slo.lab.stack import (
+    FullStack,
+    Generated,
     ManagedProcess,
     Stack,
     StackError,
     free_port,
     prometheus_config,
+    start_agent,
     write_yaml,
 )
 
 #: The feature flag of Prometheus 2.x that turns native histograms on.
 NATIVE_HISTOGRAMS_FLAG = "--enable-feature=native-histograms"
+#: The series that exist only as native histograms (the exponential twins' names).
+NATIVE_SERIES: tuple[str, ...] = tuple(
+    sig.prometheus
+    for sig in signals.INSTRUMENTATION_SIGNALS
+    if sig.kind is Kind.EXPONENTIAL_HISTOGRAM
+)
+
+
+def mentions_native(expr: str) -> bool:
+    """Whether a PromQL expression reads a native histogram (the bare name, no suffix)."""
+    return any(re.search(rf"\b{re.escape(name)}\b", expr) for name in NATIVE_SERIES)
 
 
 class NativeStack(Stack):
@@ -79,3 +96,31 @@ class NativeStack(Stack):
             Path(self.workdir / "prometheus.log"),
             ready_url=f"{self.prometheus_url}/-/ready",
         )
+
+
+class NativeFullStack(FullStack):
+    """The lab's full system with Prometheus 2.53 and native histograms in place of 2.42.
+
+    Emulator, agent, loads and the generated rules as in :class:`FullStack`; the agent is
+    scraped over protobuf, so the dashboards' native-histogram panels have data.
+    """
+
+    def __init__(self, workdir: Path, **options: Any) -> None:
+        options["monitoring"] = True
+        super().__init__(workdir, **options)
+
+    def _start_pipeline(self, generated: Generated, timeout: float) -> None:
+        prometheus_port = free_port()
+        self.agent, self.otlp_url, self.metrics_address = start_agent(
+            self.workdir,
+            spec=self.spec_path,
+            prometheus_url=f"http://127.0.0.1:{prometheus_port}",
+        )
+        self.stack = NativeStack(
+            [self.metrics_address],
+            rule_files=generated.rule_files,
+            workdir=self.workdir / "monitoring",
+            prometheus_port=prometheus_port,
+        )
+        self.stack.start(timeout)
+        self.agent.wait_ready(timeout)
