@@ -25,13 +25,10 @@ from gemini_slo.lab import tools
 from gemini_slo.lab.stack import (
     FullStack,
     Generated,
-    ManagedProcess,
     Stack,
     StackError,
     free_port,
-    prometheus_config,
     start_agent,
-    write_yaml,
 )
 
 #: The feature flag of Prometheus 2.x that turns native histograms on.
@@ -71,31 +68,17 @@ class NativeStack(Stack):
         binary = tools.find_tool("prometheus-2.53")
         if binary is None:
             raise StackError(f"prometheus 2.53 not found: {tools.INSTALL_HINT}")
-        config = prometheus_config(
-            self.scrape_targets, self.rule_files, alertmanager, self._interval
-        )
+        self._start_prometheus(binary, alertmanager)
+
+    def _prometheus_config(self, alertmanager: str | None) -> dict[str, Any]:
+        config = super()._prometheus_config(alertmanager)
         if self.scrape_protocols:
             for job in config["scrape_configs"]:
                 job["scrape_protocols"] = self.scrape_protocols
-        path = write_yaml(self.workdir / "prometheus.yml", config)
-        address = f"127.0.0.1:{self._prometheus_port or free_port()}"
-        self.prometheus_url = self.rules_url = f"http://{address}"
-        storage = self.workdir / "prometheus-data"
-        storage.mkdir(exist_ok=True)
-        self.prometheus = ManagedProcess(
-            "prometheus-2.53",
-            [
-                binary,
-                f"--config.file={path}",
-                f"--storage.tsdb.path={storage}",
-                f"--web.listen-address={address}",
-                NATIVE_HISTOGRAMS_FLAG,
-                "--rules.alert.resend-delay=1s",
-                "--log.level=warn",
-            ],
-            Path(self.workdir / "prometheus.log"),
-            ready_url=f"{self.prometheus_url}/-/ready",
-        )
+        return config
+
+    def _prometheus_flags(self) -> list[str]:
+        return [NATIVE_HISTOGRAMS_FLAG]
 
 
 class NativeFullStack(FullStack):

@@ -464,10 +464,16 @@ class Stack:
         )
         return address
 
+    def _prometheus_config(self, alertmanager: str | None) -> dict[str, Any]:
+        """prometheus.yml as data (a subclass may add to it)."""
+        return prometheus_config(self.scrape_targets, self.rule_files, alertmanager, self._interval)
+
+    def _prometheus_flags(self) -> list[str]:
+        """Flags beyond the common ones (a subclass's feature flags)."""
+        return []
+
     def _start_prometheus(self, binary: str, alertmanager: str | None) -> None:
-        config = prometheus_config(
-            self.scrape_targets, self.rule_files, alertmanager, self._interval
-        )
+        config = self._prometheus_config(alertmanager)
         path = write_yaml(self.workdir / "prometheus.yml", config)
         port = self._prometheus_port or free_port()
         address = f"127.0.0.1:{port}"
@@ -486,6 +492,7 @@ class Stack:
                 # before Alertmanager is discovered and would otherwise wait a minute.
                 "--rules.alert.resend-delay=1s",
                 "--log.level=warn",
+                *self._prometheus_flags(),
             ],
             self.workdir / "prometheus.log",
             ready_url=f"{self.prometheus_url}/-/ready",

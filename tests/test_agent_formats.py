@@ -265,7 +265,7 @@ def test_prometheus_253_scrapes_each_format(
     with running_agent() as agent:
         _feed(agent, values, 400)
         target = agent.metrics_url.removeprefix("http://").removesuffix("/metrics")
-        with NativeStack([target], scrape_protocols=[protocol]).start() as stack:
+        with NativeStack([target], scrape_protocols=[protocol]) as stack:
             stack.wait_scraped()
             _wait(lambda: stack.query_value(f"sum({S.CALLS.prometheus})"))
             assert stack.query_value(f"sum({S.CALLS.prometheus})") == 400
