@@ -10,13 +10,16 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from gemini_slo.agent import _prometheus_metrics_pb2 as pb
+from gemini_slo.agent import state_file
 from gemini_slo.agent.exponential import ExpHistogram
-from gemini_slo.agent.exposition_proto import native_histogram
+from gemini_slo.agent.exposition_proto import native_families, native_histogram
 from gemini_slo.agent.formats import Format, negotiate
+from gemini_slo.agent.store import Store, StoreLimits
 from gemini_slo.agent.testing import (
     AgentHandle,
     exponential_metric,
@@ -26,6 +29,7 @@ from gemini_slo.agent.testing import (
     running_agent,
     sum_metric,
 )
+from gemini_slo.agent.windows import Windows
 from gemini_slo.contract import exponential
 from gemini_slo.contract import signals as S
 from gemini_slo.lab.native import NativeStack
@@ -277,3 +281,31 @@ def test_prometheus_253_scrapes_each_format(
                 assert median is not None and abs(median / exact - 1) < 0.02
             else:
                 assert native == []
+
+
+def test_native_histograms_survive_a_restart_with_the_state_file(tmp_path: Path) -> None:
+    """The merged native histogram is in the state file: restored as it was (no reset for
+    Prometheus), and the next export of a live instance adds only its increment."""
+
+    def store_() -> Store:
+        return Store(StoreLimits(), windows=Windows())
+
+    def feed(store: Store, instance: str, values: list[float], t: int) -> None:
+        store.ingest(
+            otlp_request([exponential_metric(TWIN.name, CHAT, values, time_=t)], instance=instance)
+        )
+
+    def native(store: Store) -> list[pb.Histogram]:
+        return [m.histogram for f in native_families(store) for m in f.metric]
+
+    before = store_()
+    feed(before, "gone", [0.2] * 40, 10)
+    feed(before, "live", [0.7] * 10, 10)
+    path = tmp_path / "state.json"
+    state_file.save(before, path)
+    after = store_()
+    state_file.load(after, path)
+    assert native(after) == native(before) and native(after)[0].sample_count == 50
+    for store in (before, after):
+        feed(store, "live", [0.7] * 10 + [1.5] * 5, 20)
+    assert native(after) == native(before) and native(after)[0].sample_count == 55
