@@ -9,9 +9,8 @@ store under its lock and yields metric families:
   (:func:`signals.prometheus_name`) whether or not the metric is in the contract;
 * the percentile series :data:`agent_series.AGENT_DURATION_PERCENTILE` and
   :data:`agent_series.AGENT_TTFT_PERCENTILE` per workload, mode and model, per quantile and
-  window (typed ``summary`` with quantile samples only), from the merged exponential histograms (which are not exposed themselves:
-  Prometheus 2.42 reads native histograms only over protobuf scrapes, and
-  opentelemetry-exporter-prometheus cannot expose them at all);
+  window (typed ``summary`` with quantile samples only), from the merged exponential histograms (which the text formats leave out:
+  a protobuf scrape carries them as native histograms, :mod:`gemini_slo.agent.exposition_proto`);
 * the SLO series (from :mod:`gemini_slo.agent.slo_status`) and the agent's own health.
 
 Each agent registers one collector in its own ``CollectorRegistry``: no global state.

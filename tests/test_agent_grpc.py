@@ -7,6 +7,7 @@ raw gRPC channel sending bytes, for what no exporter sends (garbage, oversized m
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import sys
@@ -167,3 +168,22 @@ def test_cli_grpc_flag() -> None:
     assert parse_optional_address("off") is None
     assert parse_optional_address("0.0.0.0:4317") == ("0.0.0.0", 4317)
     assert parse_optional_address(":4317") == ("127.0.0.1", 4317)
+
+
+def test_gzip_is_grpcs_own_and_the_limit_is_on_the_inflated_size(
+    channel_and_agent: tuple[grpc.Channel, AgentHandle],
+) -> None:
+    """A gzip-compressed export is accepted; one that is small on the wire but inflates
+    past max_body_bytes is RESOURCE_EXHAUSTED (a gzip bomb costs no more than the limit)."""
+    channel, agent = channel_and_agent
+    export = channel.unary_unary(f"/{SERVICE}/Export")
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    export(_calls(4), metadata=metadata, timeout=10, compression=grpc.Compression.Gzip)
+    assert _total(agent, S.CALLS.prometheus) == 4
+    bomb = otlp_request([sum_metric(S.CALLS.name, [({**CHAT, "pad": "0" * 200_000}, 1)])])
+    body = bomb.SerializeToString()
+    assert len(gzip.compress(body)) < 20_000 < len(body)
+    with pytest.raises(grpc.RpcError) as info:
+        export(body, metadata=metadata, timeout=10, compression=grpc.Compression.Gzip)
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _total(agent, S.CALLS.prometheus) == 4
