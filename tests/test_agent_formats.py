@@ -241,7 +241,7 @@ def test_fast_openmetrics_equals_prometheus_clients_writer() -> None:
         )
 
     assert parsed(fast) == parsed(slow)
-    assert "custom_things_ratio_total" in fast and fast.endswith("# EOF\n")
+    assert "custom_things_total" in fast and fast.endswith("# EOF\n")
 
 
 def _wait(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
