@@ -173,6 +173,7 @@ class Series:
         "buckets",
         "count",
         "counter_key",
+        "exp",
         "group",
         "instances",
         "overflow",
@@ -190,6 +191,9 @@ class Series:
         self.sum = 0.0
         self.bounds: tuple[float, ...] | None = None
         self.buckets: list[int] = []
+        #: Exponential histograms: every instance's increments merged (the native
+        #: histogram of a protobuf scrape, exposition_proto.py); None until the first.
+        self.exp: ExpHistogram | None = None
         self.instances: dict[InstanceKey, Instance] = {}
         self.retired: dict[InstanceKey, Instance] = {}
         self.updated = now
@@ -851,8 +855,10 @@ class Store:
                 continue
             if delta:
                 self._heard_from(series, key, now)
-                if series.group is not None and hist.count:
-                    windows.add_histogram(series.group, hist, now)
+                if hist.count:
+                    _accumulate(series, hist, max_buckets)
+                    if series.group is not None:
+                        windows.add_histogram(series.group, hist, now)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
             inst = self._instance(family, series, key, start, ctx)
@@ -871,8 +877,10 @@ class Store:
             else:
                 inc = hist
             inst.start, inst.time, inst.exp, inst.count = start, t, hist, hist.count
-            if series.group is not None and inc.count:
-                windows.add_histogram(series.group, inc, now)
+            if inc.count:
+                _accumulate(series, inc, max_buckets)
+                if series.group is not None:
+                    windows.add_histogram(series.group, inc, now)
 
     # ---- restore (the state file) -----------------------------------------------------
 
@@ -1004,6 +1012,13 @@ def _resource_key(attributes: Iterable[Any], bound: int) -> tuple[Any, ...]:
             return ("id", value)
         items.append((labels_mod.bounded(kv.key, bound), value))
     return ("attrs", tuple(sorted(items)))
+
+
+def _accumulate(series: Series, inc: ExpHistogram, max_buckets: int) -> None:
+    """Add an increment into the series' merged exponential histogram (``inc`` untouched)."""
+    if series.exp is None:
+        series.exp = ExpHistogram(inc.scale)
+    series.exp.merge(inc, max_buckets)
 
 
 def exp_index_range(scale: int) -> tuple[int, int]:

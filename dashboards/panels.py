@@ -64,6 +64,18 @@ def histogram_quantile(
     return f"histogram_quantile({quantile:g}, {inner})"
 
 
+def native_quantile(
+    quantile: float, histogram: str, *matchers: str, labels: tuple[str, ...] = ()
+) -> str:
+    """``histogram_quantile`` over a native histogram (no ``le``), summed over agents.
+
+    The series exist only where the datasource has native histograms: a Prometheus with
+    ``--enable-feature=native-histograms`` scraping the agent over protobuf (docs/scaling.md).
+    Rates of native histograms merge exactly across agents and over any range.
+    """
+    return f"histogram_quantile({quantile:g}, {q.rate_sum(histogram, RATE, WORKLOAD, *matchers, labels=labels)})"
+
+
 def outcome_ratio(*outcomes: s.Outcome) -> str:
     """Share of the selected workload's calls with these outcomes (0, not empty, when none)."""
     values = tuple(o.value for o in outcomes)

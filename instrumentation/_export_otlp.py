@@ -1,4 +1,4 @@
-"""Export path 1: the registry as OTLP/HTTP metrics, with the OpenTelemetry SDK's own exporter.
+"""Export path 1: the registry as OTLP metrics (HTTP, or gRPC on request), with the SDK's own exporter.
 
 Every ``interval`` seconds a daemon thread turns :meth:`Registry.collect` into the SDK's
 ``MetricsData`` (cumulative temporality, start time = the registry's) and hands it to the
@@ -30,9 +30,9 @@ from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.contract.otlp_limits import MAX_REQUEST_BYTES, MAX_REQUEST_POINTS
+from gemini_slo.instrumentation._export_protocol import make_exporter
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._values import ExponentialPoint, HistogramPoint, Point
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Buckets,
@@ -40,6 +40,7 @@ from opentelemetry.sdk.metrics.export import (
     Histogram,
     HistogramDataPoint,
     Metric,
+    MetricExporter,
     MetricExportResult,
     MetricsData,
     NumberDataPoint,
@@ -280,9 +281,11 @@ class OtlpExporter:
         )
         self._thread.start()
 
-    def _new_exporter(self, timeout: float) -> OTLPMetricExporter:
-        """The SDK exporter to the endpoint, with its own deadline of ``timeout`` seconds."""
-        return OTLPMetricExporter(endpoint=self.endpoint, timeout=timeout)
+    def _new_exporter(self, timeout: float) -> MetricExporter:
+        """The SDK exporter to the endpoint, with its own deadline of ``timeout`` seconds:
+        OTLP/HTTP unless OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL=grpc (_export_protocol.py)."""
+        exporter: MetricExporter = make_exporter(self.endpoint, timeout, _FILTER)
+        return exporter
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -294,7 +297,7 @@ class OtlpExporter:
         with self._lock:
             return self._export_locked(self._exporter)
 
-    def _export_locked(self, exporter: OTLPMetricExporter) -> bool:
+    def _export_locked(self, exporter: MetricExporter) -> bool:
         """One export of every series, split below the agent's limits (under ``_lock``)."""
         _QUIET.active = True
         calls = None

@@ -161,7 +161,7 @@ def agent_process(
     otlp, metrics = free_port(), free_port()
     log_path = tmp_path / "agent.log"
     argv = [EXE, "--log-format", "json", "agent", "--otlp", f"127.0.0.1:{otlp}",
-            "--metrics", f"127.0.0.1:{metrics}", *args]  # fmt: skip
+            "--metrics", f"127.0.0.1:{metrics}", "--grpc", "off", *args]  # fmt: skip
     if fd_limit is not None:  # the agent's own descriptor limit, as a service manager sets it
         argv = ["bash", "-c", f'ulimit -n {fd_limit} && exec "$@"', "bash", *argv]
     with log_path.open("wb") as log:

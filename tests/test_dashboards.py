@@ -229,13 +229,15 @@ def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
 def test_every_query_returns_data_on_healthy_traffic(
     require_binary: Callable[[str], str], spec: SloSpec, tmp_path: Path
 ) -> None:
-    """On the promtool tests' healthy traffic (plus agent series), no panel query is empty.
+    """On the promtool tests' healthy traffic (plus agent series), no panel query is empty
+    (but the native-histogram ones).
 
     Each query is wrapped as ``count(expr) > bool 0`` and expected to be 1: an empty result
     (a wrong label, a missing recording rule) fails with the panel's title in the output.
     """
     from gemini_slo.alerts.promtool_tests import healthy_traffic, input_series
     from gemini_slo.cli.artifacts import artifacts, write
+    from gemini_slo.lab.native import mentions_native
 
     promtool = require_binary("promtool")
     write(artifacts(spec), tmp_path)
@@ -249,6 +251,9 @@ def test_every_query_returns_data_on_healthy_traffic(
             "exp_samples": [{"labels": "{}", "value": 1}],
         }
         for q in queries(spec, rate_interval="5m")
+        # Native histograms: promtool 2.42's input series cannot hold them; the panels'
+        # data is checked against Prometheus 2.53 in test_dashboards_promql.py.
+        if not mentions_native(q.expr)
     ]
     doc = {
         "rule_files": ["alerts/recording_rules.yaml", "alerts/alert_rules.yaml"],
