@@ -10,7 +10,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: test lint demo generate bench tools clean
 
-$(STAMP): pyproject.toml
+# setup.py compiles agent/proto/ at install time: a change there reinstalls too.
+$(STAMP): pyproject.toml setup.py agent/proto/prometheus_metrics.proto
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from gemini_slo.contract import signals
 from gemini_slo.contract.spec import Workload
 
-OVERFLOW_LABEL = "otel_metric_overflow"
+OVERFLOW_LABEL = signals.LABEL_OVERFLOW
 _ERROR_OTHER = "_OTHER"  # semantic conventions: error.type of an error with no better name
 #: Labels an overflow series keeps, with the values it keeps them for.
 _KEPT: dict[str, frozenset[str]] = {

@@ -9,9 +9,8 @@ store under its lock and yields metric families:
   (:func:`signals.prometheus_name`) whether or not the metric is in the contract;
 * the percentile series :data:`agent_series.AGENT_DURATION_PERCENTILE` and
   :data:`agent_series.AGENT_TTFT_PERCENTILE` per workload, mode and model, per quantile and
-  window (typed ``summary`` with quantile samples only), from the merged exponential histograms (which are not exposed themselves:
-  Prometheus 2.42 reads native histograms only over protobuf scrapes, and
-  opentelemetry-exporter-prometheus cannot expose them at all);
+  window (typed ``summary`` with quantile samples only), from the merged exponential histograms (which the text formats leave out:
+  a protobuf scrape carries them as native histograms, :mod:`gemini_slo.agent.exposition_proto`);
 * the SLO series (from :mod:`gemini_slo.agent.slo_status`) and the agent's own health.
 
 Each agent registers one collector in its own ``CollectorRegistry``: no global state.
@@ -28,6 +27,7 @@ from gemini_slo.contract.agent_series import PERCENTILE_METRICS
 from gemini_slo.contract.signals import Kind
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
@@ -63,33 +63,38 @@ class StoreCollector(Collector):
         families.extend(self._self_metrics())
         return families
 
-    def render(self) -> bytes:
-        """The text exposition of :meth:`collect`, fast.
+    def render(self, openmetrics: bool = False) -> bytes:
+        """The text exposition of :meth:`collect`, fast (OpenMetrics 1.0.0 with ``openmetrics``).
 
         ``generate_latest`` formats every label of every sample again on every scrape
         (about 17 us a line; 1.2 s for 10,000 series of which 4,000 histograms). Here the
         label text of each merged series is formatted once, when first scraped, and kept
         on the series; the few derived families still go through prometheus_client. The
-        result parses to exactly what ``generate_latest(registry)`` gives (tested).
+        result parses to exactly what ``generate_latest(registry)`` gives (tested), and with
+        ``openmetrics`` what prometheus_client's OpenMetrics writer gives (``formats.py``).
         """
         out: list[str] = []
         with self.store.lock:
             for family in self.store.families.values():
                 if family.kind is not Kind.EXPONENTIAL_HISTOGRAM and family.series:
-                    self._render_family(family, out)
+                    self._render_family(family, out, openmetrics)
         derived = CollectorRegistry(auto_describe=False)
         derived.register(_Fixed(self._derived()))
-        return "".join(out).encode() + generate_latest(derived)
+        writer = om_generate_latest if openmetrics else generate_latest
+        return "".join(out).encode() + writer(derived)
 
-    def _render_family(self, family: Family, out: list[str]) -> None:
+    def _render_family(self, family: Family, out: list[str], openmetrics: bool = False) -> None:
         name = family.name
         kind = family.kind
         help_text = family.help.replace("\\", "\\\\").replace("\n", "\\n")
+        if openmetrics:
+            help_text = help_text.replace('"', '\\"')  # OpenMetrics escapes quotes too
         if kind is Kind.COUNTER:
             base = name[: -len("_total")] if name.endswith("_total") else name
-            # As prometheus_client writes counters in the 0.0.4 text format: the family is
-            # announced under its _total name.
-            out.append(f"# HELP {base}_total {help_text}\n# TYPE {base}_total counter\n")
+            # As prometheus_client writes counters: in text 0.0.4 the family is announced
+            # under its _total name, in OpenMetrics under the name without it.
+            announced = base if openmetrics else f"{base}_total"
+            out.append(f"# HELP {announced} {help_text}\n# TYPE {announced} counter\n")
             for labels, series in family.series.items():
                 out.append(
                     f"{base}_total{_braces(series, labels)} {signals.format_le(series.value)}\n"

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gemini_slo.agent.labels import MAX_ATTRIBUTES
+from gemini_slo.contract import otlp_limits
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.rpc import status_pb2
@@ -92,9 +93,9 @@ class RequestLimits:
       converting OTLP/JSON to protobuf costs about 3 us a value, 30 times protobuf.
     """
 
-    max_decompressed_bytes: int = 8 * 1024 * 1024
+    max_decompressed_bytes: int = otlp_limits.MAX_REQUEST_BYTES
     max_messages: int = 10_000
-    max_points: int = 50_000
+    max_points: int = otlp_limits.MAX_REQUEST_POINTS
     max_attributes: int = 500_000
     max_json_depth: int = 32
     max_json_values: int = 300_000

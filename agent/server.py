@@ -10,7 +10,10 @@ scrape one 127.0.0.1:9464):
   does not arrive in time, 413 for a body over ``max_body_bytes`` or over a limit of
   :class:`~gemini_slo.agent.otlp_decode.RequestLimits`, 415 for another content type or
   encoding, 503 while shutting down or too busy (retryable, per the OTLP specification).
-* ``GET /metrics``: the Prometheus text exposition (token required when one is set).
+* OTLP/gRPC ``MetricsService/Export`` on its own listener when ``grpc_port`` is set
+  (:mod:`gemini_slo.agent.grpc_server`: the same decoding, limits, token and answers).
+* ``GET /metrics``: the Prometheus exposition, in the format the scraper's Accept header
+  asks for (:mod:`gemini_slo.agent.formats`); token required when one is set.
 * ``GET /api/slo``: JSON SLO status per workload (token required when one is set).
 * ``GET /api/advice?window=1h``: the mode advisor's JSON (``advice.py``; token as above);
   ``pool=NAME:MODEL,MODEL`` (repeatable) names models that share a pool.
@@ -44,11 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import structlog
 from aiohttp import web
-from gemini_slo.agent import connections, page, state_file
+from gemini_slo.agent import connections, exposition_proto, grpc_server, page, state_file
 from gemini_slo.agent.advisor import Advisor
 from gemini_slo.agent.exposition import StoreCollector, make_registry
+from gemini_slo.agent.formats import Format, negotiate
 from gemini_slo.agent.history import History
 from gemini_slo.agent.log_limits import LogLimiter, limit_library_logs
 from gemini_slo.agent.otlp_decode import (
@@ -67,8 +72,8 @@ from gemini_slo.agent.slo_status import CURRENT_WINDOW, SloStatus
 from gemini_slo.agent.store import IngestResult, Store, StoreLimits
 from gemini_slo.agent.windows import Windows
 from gemini_slo.agent.workers import Busy, WorkerPool
+from gemini_slo.contract import otlp_limits
 from gemini_slo.contract.spec import SloSpec
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = structlog.get_logger("gemini_slo.agent")
 
@@ -90,8 +95,12 @@ class AgentConfig:
     otlp_port: int = 4318
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    #: The OTLP/gRPC listener (``grpc_server.py``); None: none. The CLI's default is
+    #: 127.0.0.1:4317; the library's is none, so that agents in one process never collide.
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int | None = None
     token: str | None = field(default=None, repr=False)  # a repr lands in logs and tracebacks
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = otlp_limits.MAX_REQUEST_BYTES
     requests: RequestLimits = field(default_factory=RequestLimits)
     limits: StoreLimits = field(default_factory=StoreLimits)
     snapshot_interval: float = 5.0
@@ -176,6 +185,8 @@ class Agent:
         self._history_task: asyncio.Task[None] | None = None
         self.otlp_port = config.otlp_port
         self.metrics_port = config.metrics_port
+        self.grpc_port: int | None = None  # bound port of the OTLP/gRPC listener, if any
+        self._grpc: grpc.aio.Server | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -234,6 +245,14 @@ class Agent:
             )
             self._servers.append(scrape)
             self.metrics_port = connections.bound_port(scrape)
+        if self.config.grpc_port is not None:
+            self._grpc = grpc_server.make_server(self)
+            address = f"{self.config.grpc_host}:{self.config.grpc_port}"
+            try:
+                self.grpc_port = self._grpc.add_insecure_port(address)
+            except RuntimeError as exc:  # grpc's "failed to bind"
+                raise OSError(f"cannot listen on {address} (OTLP/gRPC): {exc}") from None
+            await self._grpc.start()
         self._next_state_write = time.monotonic() + self.config.state_interval
         self._maintenance = asyncio.create_task(self._maintain())
         self._history_task = asyncio.create_task(self._record_history())
@@ -241,6 +260,7 @@ class Agent:
         log.info(
             "agent started",
             otlp=f"http://{self.config.otlp_host}:{self.otlp_port}/v1/metrics",
+            otlp_grpc=f"{self.config.grpc_host}:{self.grpc_port}" if self._grpc else None,
             metrics=f"http://{self.config.metrics_host}:{self.metrics_port}/metrics",
             page=f"http://{self.config.metrics_host}:{self.metrics_port}/",
             auth=self.config.token is not None,
@@ -267,6 +287,10 @@ class Agent:
         # body is still arriving is answered. New requests on them get 503 (retryable).
         for server in self._servers:
             server.close()
+        grpc_stopped: asyncio.Task[None] | None = None
+        if self._grpc is not None:
+            # Refuses new RPCs at once; those running are answered within the grace.
+            grpc_stopped = asyncio.create_task(self._grpc.stop(max(0.0, deadline - loop.time())))
         if self._in_flight:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
@@ -278,6 +302,9 @@ class Agent:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if grpc_stopped is not None:
+            await grpc_stopped
+            self._grpc = None
         # The job in hand finishes (bounded by the request limits); queued ones are dropped
         # (their clients got no answer and retry).
         await asyncio.to_thread(self.ingest_pool.shutdown)
@@ -312,7 +339,7 @@ class Agent:
             size = state_file.save(self.store, path)
         except OSError as exc:
             self.self_metrics.state_writes["error"] += 1
-            self._log_limited("state", "state file not written", path=str(path), error=str(exc))
+            self.log_limited("state", "state file not written", path=str(path), error=str(exc))
             return
         self.self_metrics.state_writes["ok"] += 1
         log.debug("state file written", path=str(path), bytes=size)
@@ -346,10 +373,13 @@ class Agent:
     # ---- helpers ----------------------------------------------------------------------
 
     def _authorized(self, request: web.Request) -> bool:
+        return self.authorized(request.headers.get("Authorization", ""))
+
+    def authorized(self, header: str) -> bool:
+        """Whether an ``Authorization`` value carries the bearer token (always, if none set)."""
         token = self.config.token
         if token is None:
             return True
-        header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way, and a
         # garbled header is a 401, not a 500.
@@ -357,7 +387,8 @@ class Agent:
             given.strip().encode("utf-8", "surrogateescape"), token.encode()
         )
 
-    def _log_limited(self, kind: str, event: str, **fields: Any) -> None:
+    def log_limited(self, kind: str, event: str, **fields: Any) -> None:
+        """Log ``event`` at most once per kind per ``log_interval`` (never a body or a token)."""
         # One line per kind per log_interval, saying how many were left out meanwhile: a
         # flood of bad requests must not become a flood of logs. Never a body or a token.
         left_out = self.log_limiter.allow(kind)
@@ -367,17 +398,21 @@ class Agent:
             fields["left_out"] = left_out
         log.warning(event, **fields)
 
-    def _refuse(
-        self, status: int, reason: str, message: str, encoding: Encoding | None, peer: str | None
-    ) -> web.Response:
+    def note_refusal(self, reason: str, message: str, transport: str, peer: str | None) -> None:
+        """Count and log (rate-limited) an export refused as a whole, on either receiver."""
         self.self_metrics.rejected_requests[reason] += 1
-        self.self_metrics.requests[(encoding.value if encoding else "unknown", "rejected")] += 1
+        self.self_metrics.requests[(transport, "rejected")] += 1
         # A parser's message may quote the body ("invalid literal ... 'the value'"): the
         # client gets it, the log only its first part (never the body).
         logged = message.split(":", 1)[0] if reason == "malformed" else message
-        self._log_limited(
+        self.log_limited(
             f"rejected:{reason}", "export rejected", reason=reason, error=logged, peer=peer
         )
+
+    def _refuse(
+        self, status: int, reason: str, message: str, encoding: Encoding | None, peer: str | None
+    ) -> web.Response:
+        self.note_refusal(reason, message, encoding.value if encoding else "unknown", peer)
         body, content_type = encode_status(GRPC_CODES.get(status, 2), message, encoding)
         headers = {"Content-Type": content_type}
         if status == 401:
@@ -428,26 +463,40 @@ class Agent:
             raise BodyError(400, "truncated", f"unreadable body: {type(exc).__name__}") from None
         return bytes(chunks)
 
-    def _decode_and_ingest(self, body: bytes, encoding: Encoding, gzipped: bool) -> IngestResult:
-        """On an ingest worker: inflate, parse, check the limits, merge."""
+    def decode_and_ingest(
+        self, body: bytes, encoding: Encoding, gzipped: bool, transport: str | None = None
+    ) -> IngestResult:
+        """On an ingest worker: inflate, parse, check the limits, merge.
+
+        The one path of every export, OTLP/HTTP or OTLP/gRPC (``transport`` labels the
+        self-metrics; default the body encoding). A :class:`BodyError` when refused whole.
+        """
         message = decode_body(body, encoding, gzipped, self.config.requests)
         del body  # the inflated copy and the parsed message are what remain
-        return self.store.ingest(message, encoding.value)
+        return self.store.ingest(message, transport or encoding.value)
 
     # ---- handlers ---------------------------------------------------------------------
 
     async def handle_export(self, request: web.Request) -> web.Response:
         """POST /v1/metrics (counted as in flight until answered, for the shutdown drain)."""
-        self._in_flight += 1
-        self._idle.clear()
+        self.begin_export()
         reservation = _Reservation(self)
         try:
             return await self._export(request, reservation)
         finally:
             reservation.release()
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+            self.end_export()
+
+    def begin_export(self) -> None:
+        """Count an export as in flight (the shutdown drain waits for it)."""
+        self._in_flight += 1
+        self._idle.clear()
+
+    def end_export(self) -> None:
+        """The export begun last has been answered."""
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
 
     async def _export(self, request: web.Request, reservation: _Reservation) -> web.Response:
         peer = request.remote
@@ -472,7 +521,7 @@ class Agent:
             body = await self._read_body(request, reservation)
             try:
                 result = await self.ingest_pool.run(
-                    self._decode_and_ingest, body, encoding, content_encoding == "gzip"
+                    self.decode_and_ingest, body, encoding, content_encoding == "gzip"
                 )
             except Busy:
                 raise BodyError(503, "busy", "the agent is busy: retry") from None
@@ -482,8 +531,21 @@ class Agent:
                     401, "unauthorized", "missing or invalid bearer token", None, peer
                 )
             return self._refuse(exc.status, exc.reason, exc.message, encoding, peer)
+        note = self.answer_note(result, encoding.value, peer)
+        return web.Response(
+            status=200,
+            body=encode_response(result.rejected, note, encoding),
+            content_type=RESPONSE_CONTENT_TYPE[encoding],
+        )
+
+    def answer_note(self, result: IngestResult, transport: str, peer: str | None) -> str:
+        """Count an accepted export and say what its partial success carries ("" if none).
+
+        ``transport``: the self-metrics' encoding label (``protobuf``, ``json``, ``grpc``).
+        Shared by the OTLP/HTTP and OTLP/gRPC receivers, so both answer alike.
+        """
         outcome = "partial" if result.rejected else "ok"
-        self.self_metrics.requests[(encoding.value, outcome)] += 1
+        self.self_metrics.requests[(transport, outcome)] += 1
         note = result.error_message()
         if result.overflowed:
             overflow_note = (
@@ -493,21 +555,22 @@ class Agent:
             )
             note = f"{note}; {overflow_note}" if note else overflow_note
         if result.rejected:
-            self._log_limited("points", "export rejected", reason="points", error=note, peer=peer)
-        return web.Response(
-            status=200,
-            body=encode_response(result.rejected, note, encoding),
-            content_type=RESPONSE_CONTENT_TYPE[encoding],
-        )
+            self.log_limited("points", "export rejected", reason="points", error=note, peer=peer)
+        return note
 
-    def _render(self) -> bytes:
-        """On the read worker: the exposition, with the server's own figures refreshed."""
+    def _render(self, fmt: Format = Format.TEXT) -> bytes:
+        """On the read worker: the exposition in ``fmt``, the server's own figures refreshed."""
         started = time.perf_counter()
         stats = self.self_metrics
         stats.connections = {g.name: g.open for g in (self.otlp_gate, self.metrics_gate)}
         stats.refused_connections = {g.name: g.refused for g in (self.otlp_gate, self.metrics_gate)}
         stats.suppressed_log_lines = self.log_limiter.suppressed_total
-        body = self.collector.render()
+        if fmt is Format.PROTOBUF:
+            body = exposition_proto.render(self.collector)
+        elif fmt is Format.OPENMETRICS:
+            body = self.collector.render(openmetrics=True)
+        else:
+            body = self.collector.render()
         stats.observe_scrape(time.perf_counter() - started)
         return body
 
@@ -519,11 +582,12 @@ class Agent:
                 text="missing or invalid bearer token\n",
                 headers={"WWW-Authenticate": 'Bearer realm="gemini-slo"'},
             )
+        fmt = negotiate(request.headers.get("Accept"))
         try:
-            body = await self.read_pool.run(self._render)
+            body = await self.read_pool.run(self._render, fmt)
         except Busy:
             return web.Response(status=503, text="busy\n", headers={"Retry-After": "1"})
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
     def _status_json(self) -> str:
         status: dict[str, Any] = self.slo.status()

@@ -13,6 +13,8 @@ fsync of the directory; mode 0600, since label values are data):
   buckets, count and sum, so that the first scrape after a restart shows exactly the
   values of the last one before it. The text exposition carries no created timestamp,
   so continuity of the value is what tells Prometheus there was no reset;
+* the merged exponential histogram of each series (the native histogram of a protobuf
+  scrape), so that a restart is no reset there either;
 * behind each series, each instance's last cumulative point (start time, time, value,
   count, sum, buckets), live or retired, so that an app's first export after the restart
   is the same incarnation and adds only its increment, not its whole total again;
@@ -138,6 +140,23 @@ def _encode_series(labels: LabelKey, series: Series, now: float) -> list[Any]:
         list(series.buckets),
         [[_jsonable(k), now - i.seen, _encode_instance(i)] for k, i in series.instances.items()],
         [[_jsonable(k), now - i.seen, _encode_instance(i)] for k, i in series.retired.items()],
+        _encode_exp(series.exp),
+    ]
+
+
+def _encode_exp(exp: ExpHistogram | None) -> list[Any] | None:
+    if exp is None:
+        return None
+    return [
+        exp.scale,
+        exp.count,
+        exp.sum,
+        exp.zero_count,
+        exp.zero_threshold,
+        exp.positive_offset,
+        list(exp.positive),
+        exp.negative_offset,
+        list(exp.negative),
     ]
 
 
@@ -151,19 +170,7 @@ def _encode_instance(inst: Instance) -> list[Any]:
         inst.sum,
         list(inst.bounds),
         list(inst.buckets),
-        None
-        if exp is None
-        else [
-            exp.scale,
-            exp.count,
-            exp.sum,
-            exp.zero_count,
-            exp.zero_threshold,
-            exp.positive_offset,
-            list(exp.positive),
-            exp.negative_offset,
-            list(exp.negative),
-        ],
+        _encode_exp(exp),
     ]
 
 
@@ -200,7 +207,8 @@ def _decode_family(raw: dict[str, Any]) -> tuple[_FamilyInfo, list[_SeriesEntry]
 
 
 def _decode_series(raw: list[Any]) -> _SeriesEntry:
-    labels_raw, overflow, age, value, count, total, bounds, buckets, instances, retired = raw
+    # The 11th field, the merged native histogram, is absent from files written before it.
+    labels_raw, overflow, age, value, count, total, bounds, buckets, instances, retired = raw[:10]
     labels: LabelKey = tuple((str(k), str(v)) for k, v in labels_raw)
     series = Series(0.0)
     series.value = float(value)
@@ -210,6 +218,7 @@ def _decode_series(raw: list[Any]) -> _SeriesEntry:
     series.buckets = [int(c) for c in buckets]
     if series.bounds is not None and len(series.buckets) != len(series.bounds) + 1:
         raise ValueError("buckets and bounds do not match")
+    series.exp = _decode_exp(raw[10]) if len(raw) > 10 else None
     return (
         labels,
         bool(overflow),
@@ -230,20 +239,25 @@ def _decode_instance(raw: list[Any]) -> Instance:
     inst.sum = float(total)
     inst.bounds = tuple(float(b) for b in bounds)
     inst.buckets = [int(c) for c in buckets]
-    if exp is not None:
-        scale, n, s, zero, threshold, pos_off, pos, neg_off, neg = exp
-        inst.exp = ExpHistogram(
-            int(scale),
-            int(n),
-            float(s),
-            int(zero),
-            float(threshold),
-            int(pos_off),
-            [int(c) for c in pos],
-            int(neg_off),
-            [int(c) for c in neg],
-        )
+    inst.exp = _decode_exp(exp)
     return inst
+
+
+def _decode_exp(raw: list[Any] | None) -> ExpHistogram | None:
+    if raw is None:
+        return None
+    scale, n, s, zero, threshold, pos_off, pos, neg_off, neg = raw
+    return ExpHistogram(
+        int(scale),
+        int(n),
+        float(s),
+        int(zero),
+        float(threshold),
+        int(pos_off),
+        [int(c) for c in pos],
+        int(neg_off),
+        [int(c) for c in neg],
+    )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -82,10 +82,25 @@ for r in range(cfg["snapshots"]):
             duration.record(d, a)
             duration_exp.record(d, a)
     snapshots.append(reader.get_metrics_data())
-exporter = OTLPMetricExporter(endpoint=cfg["endpoint"])
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics.export import MetricExportResult
-bodies = [encode_metrics(m).SerializeToString() for m in snapshots]
+if cfg.get("grpc"):
+    # The SDK's OTLP/gRPC exporter (its channel and stub); the requests its encoder built
+    # beforehand, as the HTTP run sends the bodies (gRPC serializes them in C++).
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+    exporter = GrpcExporter(endpoint=cfg["endpoint"], insecure=True)
+    requests = [encode_metrics(m) for m in snapshots]
+    def send(i):
+        try:
+            exporter._client.Export(requests[i], timeout=10)
+            return True
+        except Exception:
+            return False
+else:
+    exporter = OTLPMetricExporter(endpoint=cfg["endpoint"])
+    bodies = [encode_metrics(m).SerializeToString() for m in snapshots]
+    def send(i):
+        return getattr(exporter._client.export(bodies[i]), "success", True)
 # Data points per snapshot, so that a receiver without self-metrics of its own can be rated.
 sizes = [sum(len(m.data.data_points) for rm in md.resource_metrics for sm in rm.scope_metrics
              for m in sm.metrics) for md in snapshots]
@@ -98,7 +113,7 @@ while time.monotonic() < deadline:
     if cfg["transport"]:
         # The exporter's own HTTP client (session, headers, retries) with the bodies its
         # encoder produced beforehand: the exporter's CPU goes to sending, not encoding.
-        ok = getattr(exporter._client.export(bodies[i]), "success", True)
+        ok = send(i)
     else:
         ok = exporter.export(snapshots[i]) is MetricExportResult.SUCCESS
     points += sizes[i] if ok else 0
@@ -120,6 +135,7 @@ class AgentProcess:
     def __init__(self, *extra: str) -> None:
         self.otlp = f"http://127.0.0.1:{free_port()}"
         self.metrics = f"http://127.0.0.1:{free_port()}"
+        self.grpc = f"http://127.0.0.1:{free_port()}"  # OTLP/gRPC (plaintext)
         self.proc = subprocess.Popen(
             [
                 EXE,
@@ -130,6 +146,8 @@ class AgentProcess:
                 self.otlp.removeprefix("http://"),
                 "--metrics",
                 self.metrics.removeprefix("http://"),
+                "--grpc",
+                self.grpc.removeprefix("http://"),
                 "--max-series-per-metric",
                 "20000",
                 *extra,

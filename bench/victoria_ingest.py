@@ -10,7 +10,9 @@ real exporter's HTTP client, as fast as the receiver answers. The same load goes
 ``gemini-slo agent`` and then to VictoriaMetrics (single node, OTLP at
 ``/opentelemetry/v1/metrics``, ``-opentelemetry.usePrometheusNaming`` and the relabeling of
 ``gemini_slo.lab.victoria``), each pinned to CPU 0 (VictoriaMetrics with ``GOMAXPROCS=1``),
-the exporters on the other CPUs, after a warm-up that creates every series. Reported per
+the exporters on the other CPUs, after a warm-up that creates every series. The agent also
+takes the same requests over OTLP/gRPC (the SDK's gRPC exporter and stub), its HTTP and
+gRPC runs alternating ``--rounds`` times so that the machine's noise hits both. Reported per
 receiver: OTLP data points/s accepted (wall clock, counted by the exporters from the 2xx
 answers), the receiver's CPU use, and points per receiver CPU-second; for VictoriaMetrics
 also the samples it stored (a histogram point becomes one sample per bucket plus ``_sum``
@@ -46,15 +48,22 @@ def cpu_seconds(pid: int) -> float:
 
 
 def drive(
-    endpoint: str, cpu: Callable[[], float], seconds: float, exporters: int, models: int
+    endpoint: str,
+    cpu: Callable[[], float],
+    seconds: float,
+    exporters: int,
+    models: int,
+    grpc: bool = False,
 ) -> dict[str, float]:
-    """Run the exporters against ``endpoint``; points sent and accepted, wall time, receiver CPU."""
+    """Run the exporters against ``endpoint`` (OTLP/gRPC with ``grpc``); points sent and
+    accepted, wall time, receiver CPU."""
     cfg = {
         "endpoint": endpoint,
         "models": models,
         "snapshots": 8,
         "seconds": seconds,
         "transport": True,
+        "grpc": grpc,
     }
     procs = []
     for i in range(exporters):
@@ -113,6 +122,9 @@ def main() -> int:
     parser.add_argument("--exporters", type=int, default=3)
     parser.add_argument("--models", type=int, default=500, help="series sets per export")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="alternations of the agent's HTTP and gRPC runs"
+    )
+    parser.add_argument(
         "--no-relabel", action="store_true", help="VictoriaMetrics without -relabelConfig"
     )
     args = parser.parse_args()
@@ -129,13 +141,23 @@ def main() -> int:
     pin = {ai.CPUS[0]} if len(ai.CPUS) > 1 else None
 
     agent = ai.AgentProcess()
+    http_url = agent.otlp + "/v1/metrics"
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     try:
-        drive(agent.otlp + "/v1/metrics", agent.cpu_seconds, WARM_UP_S, args.exporters, args.models)
-        agent_figures = drive(
-            agent.otlp + "/v1/metrics", agent.cpu_seconds, args.seconds, args.exporters, args.models
-        )
+        drive(http_url, agent.cpu_seconds, WARM_UP_S, args.exporters, args.models)
+        # OTLP/HTTP and OTLP/gRPC alternate, same payloads: the machine's noise hits both.
+        for _ in range(args.rounds):
+            for grpc in (False, True):
+                url = agent.grpc if grpc else http_url
+                runs[grpc].append(
+                    drive(url, agent.cpu_seconds, args.seconds / args.rounds,
+                          args.exporters, args.models, grpc=grpc)
+                )  # fmt: skip
     finally:
         agent.stop()
+    agent_figures, grpc_figures = (
+        {k: sum(r[k] for r in runs[grpc]) for k in runs[grpc][0]} for grpc in (False, True)
+    )
 
     with tempfile.TemporaryDirectory(prefix="gemini-slo-bench-vm-") as tmp:
         vm, url = victoria.start_victoria_metrics(
@@ -164,14 +186,19 @@ def main() -> int:
 
     where = f"pinned to CPU {ai.CPUS[0]}" if pin else "single CPU, not pinned"
     print(f"   receivers {where}; exporters on the other CPUs")
-    report("gemini-slo agent", agent_figures)
+    report("gemini-slo agent, OTLP/HTTP (protobuf)", agent_figures)
+    report("gemini-slo agent, OTLP/gRPC", grpc_figures)
+    grpc_ratio = (grpc_figures["points"] / max(grpc_figures["cpu"], 1e-9)) / max(
+        agent_figures["points"] / max(agent_figures["cpu"], 1e-9), 1e-9
+    )
+    print(f"   agent gRPC / HTTP, points per CPU-second: {grpc_ratio:.2f}x")
     relabeled = "without relabeling" if args.no_relabel else "with the le/SDK relabeling"
-    report(f"VictoriaMetrics (single node, {relabeled})", vm_figures)
+    report(f"VictoriaMetrics (single node, {relabeled}, OTLP/HTTP)", vm_figures)
     print(f"     samples stored/s (wall):   {samples / vm_figures['elapsed']:12,.0f}")
     ratio = (vm_figures["points"] / max(vm_figures["cpu"], 1e-9)) / max(
         agent_figures["points"] / max(agent_figures["cpu"], 1e-9), 1e-9
     )
-    print(f"   VictoriaMetrics / agent, points per CPU-second: {ratio:.1f}x")
+    print(f"   VictoriaMetrics / agent (HTTP), points per CPU-second: {ratio:.1f}x")
     return 0
 
 

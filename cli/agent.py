@@ -3,6 +3,7 @@
 ::
 
     gemini-slo agent [--config slo.yaml] [--otlp 127.0.0.1:4318] [--metrics 127.0.0.1:9464]
+                     [--grpc 127.0.0.1:4317 | --grpc off]
                      [--token-file F] [--state-file F] [--stale-after 300] [limits...]
                      [--prometheus http://127.0.0.1:9090]
 
@@ -39,6 +40,13 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, value
 
 
+def parse_optional_address(text: str) -> tuple[str, int] | None:
+    """Like :func:`parse_address`, and ``"off"`` (no listener) -> None."""
+    if text.strip().lower() == "off":
+        return None
+    return parse_address(text)
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
         value = kind(text)
@@ -58,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--otlp", type=parse_address, default=("127.0.0.1", 4318), metavar="HOST:PORT",
         help="OTLP/HTTP listener (POST /v1/metrics); default 127.0.0.1:4318",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grpc", type=parse_optional_address, default=("127.0.0.1", 4317),
+        metavar="HOST:PORT|off",
+        help="OTLP/gRPC listener (MetricsService/Export); default 127.0.0.1:4317, off: none",
     )  # fmt: skip
     parser.add_argument(
         "--metrics", type=parse_address, default=("127.0.0.1", 9464), metavar="HOST:PORT",
@@ -139,6 +152,8 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         otlp_port=args.otlp[1],
         metrics_host=args.metrics[0],
         metrics_port=args.metrics[1],
+        grpc_host=args.grpc[0] if args.grpc else "127.0.0.1",
+        grpc_port=args.grpc[1] if args.grpc else None,
         token=token,
         max_body_bytes=args.max_body_bytes,
         requests=RequestLimits(

@@ -19,13 +19,14 @@ from gemini_slo.dashboards import panels as p
 from gemini_slo.dashboards.common import (
     GREEN,
     MODEL,
+    RAW,
     RED,
-    WORKLOAD,
     YELLOW,
     Grid,
     Query,
     ceiling,
     datasource_variable,
+    job_variable,
     legend,
     model_variable,
     new_dashboard,
@@ -36,6 +37,7 @@ from gemini_slo.dashboards.common import (
     workload_variable,
 )
 from gemini_slo.dashboards.shared import common_threshold
+from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 NAME = "latency"
@@ -51,7 +53,7 @@ def build(spec: SloSpec) -> Dashboard:
         "Interactive (latency-mode) Gemini workloads: tail latency, time to first token, "
         "SLO compliance and burn rates, queueing and shedding.",
     )
-    d.with_variable(datasource_variable()).with_variable(
+    d.with_variable(datasource_variable()).with_variable(job_variable()).with_variable(
         workload_variable(spec, Mode.LATENCY)
     ).with_variable(model_variable())
     g = Grid(d)
@@ -119,6 +121,7 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=24,
     )
+    g.add(p.unbucketed_panel(), w=24, h=4)
 
     g.row("Latency")
     latency_line = common_threshold(spec, mode, ObjectiveKind.LATENCY)
@@ -164,6 +167,16 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=12,
     )
+    g.add(
+        _native_panel(
+            "End-to-end latency",
+            s.OPERATION_DURATION_EXPONENTIAL.prometheus,
+            "objective",
+            "latency_.*",
+            latency_line,
+        ),
+        w=24,
+    )
     ttft_line = common_threshold(spec, mode, ObjectiveKind.TTFT)
     g.add(
         timeseries_panel(
@@ -204,6 +217,16 @@ def build(spec: SloSpec) -> Dashboard:
         w=12,
     )
     g.add(
+        _native_panel(
+            "Time to first token",
+            s.TIME_TO_FIRST_CHUNK_EXPONENTIAL.prometheus,
+            "objective",
+            "ttft_.*",
+            ttft_line,
+        ),
+        w=24,
+    )
+    g.add(
         timeseries_panel(
             "p95 latency per model",
             [
@@ -237,7 +260,7 @@ def build(spec: SloSpec) -> Dashboard:
             "Queue depth",
             [
                 Query(
-                    f"{q.by(s.LABEL_QUEUE)} ({q.sel(q.QUEUE_DEPTH, WORKLOAD)})",
+                    f"{q.by(s.LABEL_QUEUE)} ({q.sel(q.QUEUE_DEPTH, RAW)})",
                     legend(s.LABEL_QUEUE),
                 )
             ],
@@ -311,3 +334,34 @@ def build(spec: SloSpec) -> Dashboard:
         w=12,
     )
     return d.build()
+
+
+#: The percentiles of the native-histogram panels (any of them, over any range).
+NATIVE_QUANTILES = (0.5, 0.95, 0.99, 0.999)
+
+
+def _native_panel(
+    what: str, histogram: str, line: str, objective_regex: str, ceiling_value: float | None
+) -> timeseries.Panel:
+    """p50..p99.9 from the agents' native histograms (where the datasource has them)."""
+    return timeseries_panel(
+        f"{what} p50/p95/p99/p99.9 (native histograms)",
+        [
+            *[
+                Query(p.native_quantile(x, histogram, MODEL), f"p{x * 100:g}")
+                for x in NATIVE_QUANTILES
+            ],
+            Query(
+                p.objective_line(objective_regex),
+                f"{line} {legend(agent_series.LABEL_OBJECTIVE)}",
+            ),
+        ],
+        "s",
+        "histogram_quantile over the agents' merged base-2 exponential histograms, scraped "
+        "as Prometheus native histograms: summed over every agent, exact to the bucket "
+        "(about 2% wide), over any range. Used where the datasource has native histograms "
+        "(Prometheus with --enable-feature=native-histograms scraping over protobuf); empty "
+        "elsewhere, where the panels beside it hold.",
+        ceiling(ceiling_value),
+        minimum=0,
+    )

@@ -16,10 +16,17 @@ The exporters (OTLP, Prometheus) and :mod:`gemini_slo.instrumentation.testing` r
 
 Costs are accumulated as integers of pico-USD (1e-12 USD) so that totals are exact: the
 sum over calls equals the price table applied to the token totals (see ``pricing.py``).
+
+Memory is bounded by a cardinality limit (:attr:`Registry.max_series`, the OpenTelemetry
+SDK's 2,000 by default): past that many distinct call attribute sets, a new set's calls are
+folded into one overflow bundle per workload and mode, labelled ``otel.metric.overflow=true``
+(as the SDK's overflow series is), so that totals stay exact and the agent still attributes
+the calls to their workload. 200,000 distinct model names cost what 2,000 do.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,6 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gemini_slo.contract import signals as S
+from gemini_slo.contract.otlp_limits import CARDINALITY_LIMIT
 from gemini_slo.instrumentation import pricing
 from gemini_slo.instrumentation._exponential import ExponentialHistogram
 from gemini_slo.instrumentation._usage import usage_from
@@ -96,6 +104,7 @@ class CallSeries:
         "duration_bounds",
         "in_flight",
         "latency",
+        "overflow",
         "tokens",
         "tokens_per_second",
         "tpot",
@@ -106,10 +115,17 @@ class CallSeries:
         "usage_output",
     )
 
-    def __init__(self, key: CallKey, layout: S.BucketLayout) -> None:
-        self.attributes: tuple[tuple[str, str], ...] = tuple(
-            zip(S.CALL_ATTRIBUTES, key, strict=True)
+    def __init__(
+        self,
+        key: CallKey,
+        layout: S.BucketLayout,
+        attributes: tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
+        """``attributes`` replaces the ones ``key`` names (an overflow bundle's)."""
+        self.attributes: tuple[tuple[str, str], ...] = (
+            tuple(zip(S.CALL_ATTRIBUTES, key, strict=True)) if attributes is None else attributes
         )
+        self.overflow = attributes is not None
         self.latency = key[1] == S.Mode.LATENCY.value
         self.duration_bounds = layout.duration
         # Per (outcome, error type) and per error type: error.type is an optional attribute.
@@ -293,6 +309,12 @@ class QueueSeries:
 
 _OK = S.Outcome.OK.value
 _ORDER = {s.name: i for i, s in enumerate(S.INSTRUMENTATION_SIGNALS)}
+_OVERFLOW = (S.ATTR_OVERFLOW, "true")
+_log = logging.getLogger("gemini_slo.instrumentation")
+
+#: At most one cardinality warning per registry per this many seconds (each one says how
+#: many calls were folded so far): a flood of names must not become a flood of log lines.
+OVERFLOW_WARNING_INTERVAL = 600.0
 
 
 class Registry:
@@ -309,11 +331,16 @@ class Registry:
     are bounded (about DRAIN_AT), never a queue that grows while the agent is down.
     """
 
-    def __init__(self, thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self, thresholds: Thresholds | None = None, *, max_series: int = CARDINALITY_LIMIT
+    ) -> None:
+        if max_series < 1:
+            raise ValueError(f"max_series must be at least 1, not {max_series}")
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._pending: deque[Started | Finished | Deferred] = deque()
         self._calls: dict[CallKey, CallSeries] = {}
+        self._overflow: dict[tuple[str, str], CallSeries] = {}
         self._queues: dict[tuple[str, str, str], QueueSeries] = {}
         self._limits: dict[tuple[str, str], float] = {}
         self._collectors: list[Callable[[list[Point]], None]] = []
@@ -321,6 +348,12 @@ class Registry:
         self.start_time_ns = time.time_ns()
         self.export_failures = 0
         """Background exports that failed (the agent was down, say); never raised."""
+        self.max_series = max_series
+        """The cardinality limit: distinct call attribute sets (workload, mode, operation,
+        provider, model) kept apart; the calls of further sets go to overflow bundles."""
+        self.overflow_calls = 0
+        """Finished calls folded into an overflow bundle (past :attr:`max_series`)."""
+        self._warned_at = -math.inf
 
     def submit(self, event: Started | Finished | Deferred) -> None:
         """Record an event (the hot path): append, and aggregate now and then."""
@@ -372,22 +405,64 @@ class Registry:
             cost = (
                 None if usage is None or prices is None else prices.cost_pico(key[4], usage, tier)
             )
-            series_for(key).record(
-                outcome, error_type, duration, ttft, usage, cost, deadline_exceeded
-            )
+            series = series_for(key)
+            series.record(outcome, error_type, duration, ttft, usage, cost, deadline_exceeded)
+            if series.overflow:
+                self._folded()
             if started is not None:
                 series_for(started).in_flight -= 1
 
     def call_series(self, key: CallKey) -> CallSeries:
-        """The bundle for ``key``, created on first use."""
+        """The bundle for ``key``, created on first use; past :attr:`max_series` bundles,
+        the overflow bundle of its workload and mode (nothing is kept per folded key)."""
         series = self._calls.get(key)
         if series is None:
             with self._lock:
                 series = self._calls.get(key)
                 if series is None:
+                    if len(self._calls) >= self.max_series:
+                        return self._overflow_series(key)
                     series = CallSeries(key, self.thresholds.layout(key[0], S.Mode(key[1])))
                     self._calls[key] = series
         return series
+
+    def _overflow_series(self, key: CallKey) -> CallSeries:
+        """(Under ``_lock``.) One bundle per (workload, mode), and no more of those than the
+        limit either: past it, one per mode without a workload (the SDK's bare overflow)."""
+        workload, mode = key[0], key[1]
+        series = self._overflow.get((workload, mode))
+        if series is not None:
+            return series
+        attrs: tuple[tuple[str, str], ...]
+        if len(self._overflow) < self.max_series:
+            attrs = ((S.ATTR_WORKLOAD, workload), (S.ATTR_MODE, mode), _OVERFLOW)
+        else:
+            workload = ""
+            series = self._overflow.get((workload, mode))
+            if series is not None:
+                return series
+            attrs = ((S.ATTR_MODE, mode), _OVERFLOW)
+        layout = self.thresholds.layout(workload, S.Mode(mode))
+        series = CallSeries((workload, mode, "", "", ""), layout, attrs)
+        self._overflow[(workload, mode)] = series
+        return series
+
+    def _folded(self) -> None:
+        """Count one folded call; warn now and then (never raises: logging handles its own
+        errors)."""
+        self.overflow_calls += 1
+        now = time.monotonic()
+        if now - self._warned_at >= OVERFLOW_WARNING_INTERVAL:
+            self._warned_at = now
+            _log.warning(
+                "gemini-slo: more than %d distinct call attribute sets (workload, mode, "
+                "operation, provider, model): the calls of further ones are folded into an "
+                "overflow series per workload and mode (otel.metric.overflow=true); %d calls "
+                "folded so far. Send fewer distinct model names, or raise "
+                "configure(max_series=...) / GEMINI_SLO_MAX_SERIES.",
+                self.max_series,
+                self.overflow_calls,
+            )
 
     def queue_series(self, workload: str, mode: str, queue: str) -> QueueSeries:
         """The bundle of one queue used by one workload."""
@@ -415,10 +490,17 @@ class Registry:
             with self._lock:
                 self.thresholds = thresholds
                 old, self._calls = self._calls, {}
+                old_overflow, self._overflow = self._overflow, {}
                 self.start_time_ns = time.time_ns()
             for key, series in old.items():  # calls in flight now will finish in the new series
                 if series.in_flight:
                     self.call_series(key).in_flight = series.in_flight
+            for (workload, mode), series in old_overflow.items():
+                if series.in_flight:
+                    with self._lock:
+                        self._overflow_series(
+                            (workload, mode, "", "", "")
+                        ).in_flight += series.in_flight
 
     def collect(self) -> list[Point]:
         """A snapshot of every series (pending events included), in the contract's order."""
@@ -426,7 +508,7 @@ class Registry:
         with self._drain_lock:
             self._drain()
             with self._lock:
-                calls = list(self._calls.values())
+                calls = [*self._calls.values(), *self._overflow.values()]
                 queues = list(self._queues.values())
                 limits = list(self._limits.items())
                 collectors = list(self._collectors)

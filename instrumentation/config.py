@@ -19,6 +19,8 @@ spec               ``GEMINI_SLO_SPEC`` (path to slo.yaml)         None
 capture_content    ``GEMINI_SLO_CAPTURE_CONTENT``                False
 log_calls          ``GEMINI_SLO_LOG_CALLS``                      False
 pricing            ``GEMINI_SLO_PRICING`` (override file)         the shipped table
+max_series         ``GEMINI_SLO_MAX_SERIES``                     2000 (the SDK's limit)
+exit_timeout       ``GEMINI_SLO_EXIT_TIMEOUT`` (seconds)         5.0
 (kill switch)      ``GEMINI_SLO_DISABLED``                       off
 =================  ============================================  ==========================
 
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gemini_slo.contract import signals as S
+from gemini_slo.contract.otlp_limits import CARDINALITY_LIMIT
 from gemini_slo.contract.spec import load_spec
 from gemini_slo.instrumentation import _state
 from gemini_slo.instrumentation._registry import Registry
@@ -54,6 +57,10 @@ if TYPE_CHECKING:
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME = "gemini-app"
+DEFAULT_EXIT_TIMEOUT = 5.0
+"""Seconds the final export at exit may be retried while the agent does not take it."""
+RECONFIGURE_TIMEOUT = 1.0
+"""At most this long for the old exporter's last export when configure() replaces it."""
 INSTANCE_ID = str(uuid.uuid4())
 """``service.instance.id`` of this process (Prometheus ``instance`` behind the agent)."""
 
@@ -74,6 +81,10 @@ class Settings:
     log_calls: bool
     pricing: str | None
     disabled: bool
+    max_series: int = CARDINALITY_LIMIT
+    """Distinct call attribute sets kept apart; further ones fold into overflow series."""
+    exit_timeout: float = DEFAULT_EXIT_TIMEOUT
+    """At exit, how long the last export is retried before one warning and giving up."""
 
 
 class _Runtime:
@@ -99,16 +110,26 @@ class _Runtime:
                 }
             )
             self.otlp = OtlpExporter(
-                registry, settings.endpoint, resource, interval=settings.export_interval
+                registry,
+                settings.endpoint,
+                resource,
+                interval=settings.export_interval,
+                exit_timeout=settings.exit_timeout,
             )
         if settings.prometheus_port is not None:
             self.prometheus = PrometheusServer(
                 registry, settings.prometheus_port, settings.prometheus_host
             )
 
-    def stop(self) -> None:
+    def stop(self, replaced: bool = False) -> None:
+        """``replaced``: a new configuration takes over the registry, whose cumulative state
+        its exporter will send: the last export gets at most RECONFIGURE_TIMEOUT and no
+        warning, so that configure() never blocks for the exit deadline."""
         if self.otlp is not None:
-            self.otlp.shutdown()
+            if replaced:
+                self.otlp.shutdown(min(RECONFIGURE_TIMEOUT, self.settings.exit_timeout), warn=False)
+            else:
+                self.otlp.shutdown()
         if self.prometheus is not None:
             self.prometheus.shutdown()
 
@@ -141,6 +162,19 @@ def _flag(value: bool | None, env: str) -> bool:
     return _state.env_flag(env) if value is None else value
 
 
+def _number(value: float | None, env: str, default: float) -> float:
+    """The argument, else the environment variable (a clear error if it is no number)."""
+    if value is not None:
+        return value
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a number") from None
+
+
 def resolve(
     *,
     service_name: str | None = None,
@@ -154,6 +188,8 @@ def resolve(
     log_calls: bool | None = None,
     pricing: str | Path | None = None,
     otlp: bool = True,
+    max_series: int | None = None,
+    exit_timeout: float | None = None,
 ) -> Settings:
     """The settings ``configure()`` would apply for these arguments and the environment."""
     if prometheus_port is None and os.environ.get("GEMINI_SLO_PROMETHEUS_PORT"):
@@ -162,6 +198,12 @@ def resolve(
         export_interval = float(os.environ.get("GEMINI_SLO_EXPORT_INTERVAL") or 5.0)
     if export_interval <= 0:
         raise ValueError("export_interval must be > 0")
+    series_limit = _number(max_series, "GEMINI_SLO_MAX_SERIES", CARDINALITY_LIMIT)
+    if series_limit < 1 or series_limit != int(series_limit):
+        raise ValueError(f"max_series must be a whole number >= 1, not {series_limit}")
+    exit_deadline = _number(exit_timeout, "GEMINI_SLO_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT)
+    if not exit_deadline >= 0:  # NaN too
+        raise ValueError(f"exit_timeout must be >= 0 seconds, not {exit_deadline}")
     spec_path = str(spec) if spec is not None else (os.environ.get("GEMINI_SLO_SPEC") or None)
     pricing_path = (
         str(pricing) if pricing is not None else (os.environ.get("GEMINI_SLO_PRICING") or None)
@@ -180,6 +222,8 @@ def resolve(
         log_calls=_flag(log_calls, "GEMINI_SLO_LOG_CALLS"),
         pricing=pricing_path,
         disabled=_state.env_flag("GEMINI_SLO_DISABLED"),
+        max_series=int(series_limit),
+        exit_timeout=float(exit_deadline),
     )
 
 
@@ -196,13 +240,17 @@ def configure(
     log_calls: bool | None = None,
     pricing: str | Path | None = None,
     otlp: bool = True,
+    max_series: int | None = None,
+    exit_timeout: float | None = None,
 ) -> Settings:
     """Set up export (OTLP to the agent by default, or ``/metrics`` with ``prometheus_port``).
 
     ``spec``: an ``slo.yaml`` whose latency/TTFT thresholds become bucket boundaries;
     ``thresholds``: the same as ``{workload: [seconds, ...]}``, without a spec file;
     ``capture_content``: allow prompt/response text in per-call log events; ``log_calls``:
-    one structlog event per call; ``pricing``: a price file overriding the shipped table.
+    one structlog event per call; ``pricing``: a price file overriding the shipped table;
+    ``max_series``: the cardinality limit (distinct call attribute sets before overflow);
+    ``exit_timeout``: how long the last export at exit is retried (seconds).
     Returns the resolved settings. See the module docstring for the environment variables.
     """
     global _runtime, _atexit_registered
@@ -218,6 +266,8 @@ def configure(
         log_calls=log_calls,
         pricing=pricing,
         otlp=otlp,
+        max_series=max_series,
+        exit_timeout=exit_timeout,
     )
     with _lock:
         if _runtime is not None and _runtime.settings == settings:
@@ -225,11 +275,12 @@ def configure(
         registry = _state.default_registry
         previous = _runtime.settings if _runtime is not None else None
         if _runtime is not None:
-            _runtime.stop()
+            _runtime.stop(replaced=True)
             _runtime = None
         _state.enabled = not settings.disabled
         _state.log_calls = settings.log_calls
         _state.capture_content = settings.capture_content
+        registry.max_series = settings.max_series
         if previous is None or previous.pricing != settings.pricing:
             set_active_table(load_table(settings.pricing))
         new_thresholds = _thresholds(settings)
@@ -259,7 +310,8 @@ def flush() -> bool:
 
 
 def shutdown() -> None:
-    """Stop exporting, after a last export bounded by a short timeout (also run at exit)."""
+    """Stop exporting, after a last export retried for at most ``exit_timeout`` seconds
+    (also run at exit); if it was not delivered, one warning with the calls lost."""
     global _runtime
     with _lock:
         runtime, _runtime = _runtime, None

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from gemini_slo.contract.otlp_limits import CARDINALITY_LIMIT
 from gemini_slo.instrumentation._values import PICO, Usage
 
 PRICING_VERSION = "gemini-slo/pricing/v1"
@@ -92,6 +93,10 @@ def _to_int(value: Fraction) -> int:
     return round(value)
 
 
+#: Model names whose lookup a table remembers (the registry's cardinality limit, twice).
+_CACHE_LIMIT = 2 * CARDINALITY_LIMIT
+
+
 @dataclass(frozen=True, slots=True)
 class PriceTable:
     """A loaded price table."""
@@ -108,7 +113,12 @@ class PriceTable:
             return self._cache[model]
         except KeyError:
             pass
-        price = self._cache[model] = self._lookup(model)
+        price = self._lookup(model)
+        if len(self._cache) >= _CACHE_LIMIT:
+            # A flood of distinct model names must not grow memory without bound (the
+            # registry folds their series; this cache would keep every name): start over.
+            self._cache.clear()
+        self._cache[model] = price
         return price
 
     def _lookup(self, model: str) -> ModelPrice | None:

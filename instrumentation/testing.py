@@ -136,7 +136,7 @@ class InMemoryRecorder:
 def capture() -> Iterator[InMemoryRecorder]:
     """A fresh default registry for the block; yields a recorder reading it."""
     previous = _state.default_registry
-    registry = Registry(thresholds=previous.thresholds)
+    registry = Registry(thresholds=previous.thresholds, max_series=previous.max_series)
     _state.default_registry = registry
     try:
         yield InMemoryRecorder(registry)

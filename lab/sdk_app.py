@@ -14,7 +14,11 @@ Config keys (all optional): ``endpoint`` (full URL of /v1/metrics), ``instance``
 ``workload``, ``mode``, ``models`` (how many distinct model names: multiplies series),
 ``rounds`` (record+export this many times), ``export_interval`` (seconds, background
 exports while lingering), ``linger`` (seconds to keep running after recording),
-``durations_file`` (write the recorded durations there, one per line),
+``durations_file`` (write the recorded durations there, one per line), ``warmup`` (calls
+recorded and exported first, left out of ``durations_file``) and ``warmup_pause`` (seconds
+to wait after them: a scraper sees every series before the rest arrives, so that a rate
+over the run counts all of it), ``protocol`` (``grpc``: the SDK's OTLP/gRPC exporter to
+``endpoint``, e.g. ``http://127.0.0.1:4317``; default OTLP/HTTP),
 ``prometheus`` (also print a PrometheusMetricReader exposition of the same data, without
 the exponential histograms it cannot expose), ``token`` (bearer token), ``bench``
 (print export timings as JSON), ``every_signal`` (also record each signal of the contract
@@ -184,7 +188,14 @@ def main(argv: list[str]) -> int:
         temporality[ObservableUpDownCounter] = AggregationTemporality.CUMULATIVE
         temporality[ObservableGauge] = AggregationTemporality.CUMULATIVE
     headers = {"Authorization": f"Bearer {cfg['token']}"} if cfg.get("token") else None
-    exporter = OTLPMetricExporter(
+    exporter_class: Any = OTLPMetricExporter
+    if cfg.get("protocol") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcExporter,
+        )
+
+        exporter_class = GrpcExporter
+    exporter = exporter_class(
         endpoint=cfg.get("endpoint", "http://127.0.0.1:4318/v1/metrics"),
         preferred_temporality=temporality or None,
         headers=headers,
@@ -220,6 +231,12 @@ def main(argv: list[str]) -> int:
     durations: list[float] = []
     timeout_every = int(cfg.get("timeout_every", 0))
     timings: list[float] = []
+    if cfg.get("warmup"):
+        for i in range(int(cfg["warmup"])):
+            for recorder in recorders:
+                recorder.call(attrs[i % len(attrs)], _duration(rng, "lognormal"), "ok")
+        reader.force_flush()
+        time.sleep(float(cfg.get("warmup_pause", 0)))
     for _ in range(int(cfg.get("rounds", 1))):
         for i in range(int(cfg.get("calls", 10))):
             d = _duration(rng, cfg.get("distribution", "lognormal"))

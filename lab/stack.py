@@ -464,10 +464,16 @@ class Stack:
         )
         return address
 
+    def _prometheus_config(self, alertmanager: str | None) -> dict[str, Any]:
+        """prometheus.yml as data (a subclass may add to it)."""
+        return prometheus_config(self.scrape_targets, self.rule_files, alertmanager, self._interval)
+
+    def _prometheus_flags(self) -> list[str]:
+        """Flags beyond the common ones (a subclass's feature flags)."""
+        return []
+
     def _start_prometheus(self, binary: str, alertmanager: str | None) -> None:
-        config = prometheus_config(
-            self.scrape_targets, self.rule_files, alertmanager, self._interval
-        )
+        config = self._prometheus_config(alertmanager)
         path = write_yaml(self.workdir / "prometheus.yml", config)
         port = self._prometheus_port or free_port()
         address = f"127.0.0.1:{port}"
@@ -486,6 +492,7 @@ class Stack:
                 # before Alertmanager is discovered and would otherwise wait a minute.
                 "--rules.alert.resend-delay=1s",
                 "--log.level=warn",
+                *self._prometheus_flags(),
             ],
             self.workdir / "prometheus.log",
             ready_url=f"{self.prometheus_url}/-/ready",
@@ -630,7 +637,10 @@ def start_agent(
     """
     otlp = f"127.0.0.1:{otlp_port or free_port()}"
     metrics = f"127.0.0.1:{metrics_port or free_port()}"
-    argv = cli_argv("--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics)
+    # No OTLP/gRPC listener unless EXTRA asks (--grpc HOST:PORT): 4317 may be taken.
+    argv = cli_argv(
+        "--log-level", "warning", "agent", "--otlp", otlp, "--metrics", metrics, "--grpc", "off"
+    )
     if spec is not None:
         argv += ["--config", str(spec)]
     if prometheus_url is not None:

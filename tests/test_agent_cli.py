@@ -62,6 +62,8 @@ def agent_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str
             f"127.0.0.1:{otlp}",
             "--metrics",
             f"127.0.0.1:{metrics}",
+            "--grpc",
+            "127.0.0.1:0",
             "--token-file",
             str(token_file),
             "--stale-after",
@@ -128,7 +130,18 @@ def test_cli_agent_refuses_a_bad_spec(tmp_path: Path) -> None:
     spec = tmp_path / "slo.yaml"
     spec.write_text("version: nope\nworkloads: []\n")
     result = subprocess.run(
-        [EXE, "agent", "--config", str(spec), "--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0"],
+        [
+            EXE,
+            "agent",
+            "--config",
+            str(spec),
+            "--otlp",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--grpc",
+            "off",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -184,7 +197,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-LISTEN = ("--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+LISTEN = ("--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--grpc", "off")
 
 
 @pytest.mark.parametrize(

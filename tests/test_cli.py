@@ -61,7 +61,16 @@ SPEC_OPTION = {
     "advise": ["advise", "--agent", "http://127.0.0.1:9", "--spec"],
     "generate": ["generate", "--spec"],
     "load": ["load", "--mode", "latency", "--no-export", "--spec"],
-    "agent": ["agent", "--otlp", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--config"],
+    "agent": [
+        "agent",
+        "--otlp",
+        "127.0.0.1:0",
+        "--metrics",
+        "127.0.0.1:0",
+        "--grpc",
+        "off",
+        "--config",
+    ],
     "demo": ["demo", "--no-monitoring", "--spec"],
 }
 

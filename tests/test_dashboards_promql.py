@@ -16,6 +16,11 @@ series only the agent computes (its exact percentiles: ``lab.victoria.AGENT_ONLY
 must be the empty ones and no other, and no result may carry a resource label
 VictoriaMetrics keeps (``service_name``, ``service_instance_id``): every panel and every
 recorded series aggregates them away.
+
+The native-histogram panels (``lab.native.mentions_native``) have data only where the
+datasource has native histograms: they must be empty behind Debian 12's Prometheus 2.42
+and VictoriaMetrics, and have data, with every other panel, behind Prometheus 2.53 with
+``--enable-feature=native-histograms`` scraping the agent over protobuf.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ import pytest
 from gemini_slo.contract import signals as S
 from gemini_slo.contract.spec import load_spec
 from gemini_slo.dashboards.build import PanelQuery, queries
+from gemini_slo.lab import native, victoria
 from gemini_slo.lab import stack as st
-from gemini_slo.lab import victoria
 
 pytestmark = [pytest.mark.slow]
 
@@ -64,7 +69,33 @@ def test_every_dashboard_query_returns_data(require_binary: Any, tmp_path: Path)
     """After a load run through agent and Prometheus, no panel query comes back empty."""
     require_binary("prometheus")
     with st.FullStack(tmp_path, window_scale=60, time_scale=0.3, monitoring=True) as full:
-        _check_every_query(full)
+        spec = load_spec(full.spec_path)
+        natives = _native_queries(spec)
+        _check_every_query(full, without=natives)
+        assert full.stack is not None
+        assert not [i for i in natives if full.stack.query(i.expr)]
+
+
+def _native_queries(spec: Any) -> list[PanelQuery]:
+    natives = [
+        i for i in queries(spec, rate_interval=RATE_INTERVAL) if native.mentions_native(i.expr)
+    ]
+    assert len(natives) >= 8, "the native-histogram panels are gone: update this test"
+    return natives
+
+
+@pytest.mark.victoria
+def test_every_dashboard_query_returns_data_with_native_histograms(
+    require_binary: Any, tmp_path: Path
+) -> None:
+    """Agent -> Prometheus 2.53 with native histograms: every panel has data, the
+    native-histogram percentiles included."""
+    require_binary("prometheus-2.53")
+    with native.NativeFullStack(tmp_path, window_scale=60, time_scale=0.3) as full:
+        spec = load_spec(full.spec_path)
+        results = _check_every_query(full)
+        for item in _native_queries(spec):
+            assert results[item], item.panel_title
 
 
 @pytest.mark.victoria
@@ -83,7 +114,9 @@ def test_every_dashboard_query_returns_data_from_victoria_metrics(
             if victoria.mentions_agent_only(i.expr)
         ]
         assert agent_only, "no panel reads the agent's percentiles: update this test"
-        results = _check_every_query(full, without=agent_only)
+        natives = _native_queries(spec)
+        results = _check_every_query(full, without=[*agent_only, *natives])
+        assert not [i for i in natives if full.stack.query(i.expr)]
         # Without the agent, its percentile gauges do not exist (and nothing else stands in).
         assert not [i for i in agent_only if full.stack.query(i.expr)]
         # The resource labels VictoriaMetrics keeps are aggregated away by every panel...
