@@ -9,13 +9,24 @@ Model names are normalised deterministically before the lookup:
 
 1. a resource path keeps its last segment (``models/gemini-2.5-flash``,
    ``publishers/google/models/gemini-2.5-flash`` -> ``gemini-2.5-flash``), lower-cased;
-2. an exact entry wins;
-3. else these suffixes are stripped, once each, in this order, and the result looked up:
-   a ``-preview...`` or ``-exp...`` tail, ``-latest``, a three-digit version ``-001``.
-   ``gemini-2.5-flash-preview-09-2025`` and ``gemini-2.5-flash-001`` are priced as
-   ``gemini-2.5-flash``; ``gemini-2.5-flash-image`` is not (a different product): unpriced.
+2. an exact entry (or an entry's ``aliases``) wins;
+3. else these tails are stripped, once each, in this order, and the result looked up: a
+   bare or date-stamped preview/experimental tail (``-preview``, ``-preview-09-2025``,
+   ``-preview-06-17``, ``-exp``, ``-exp-1206``), ``-latest``, a three-digit version
+   ``-001``. ``gemini-2.5-flash-preview-09-2025`` and ``gemini-2.5-flash-001`` are priced
+   as ``gemini-2.5-flash``; ``gemini-2.5-flash-preview-tts``, ``gemini-2.5-flash-image``
+   and ``gemini-2.5-flash-native-audio-latest`` are not (other products, other units):
+   they stay unpriced unless the table lists them.
 
-An unknown model costs nothing and is counted in ``gemini_slo.client.cost.unpriced_calls``.
+A model the table does not know, or a pricing mode (service tier) it does not list for that
+model, costs nothing: the call is counted in ``gemini_slo.client.cost.unpriced_calls`` and
+a warning naming the model (never any prompt text) is logged once per model and mode.
+
+Pricing modes: the request's ``service_tier`` (standard, flex, priority) and ``batch``,
+the Batch API's price, which is not a service tier but a way of submitting requests
+(``cost_pico(model, usage, service_tier="batch")``). A mode is a factor on input and
+output tokens and a factor of its own on cached reads (Google prices batch cache hits as
+non-batch traffic).
 
 The table in use (:func:`active_table`) is process-wide: the shipped one, with the
 ``GEMINI_SLO_PRICING`` override file if set, until ``configure(pricing=...)`` replaces it.
@@ -25,8 +36,11 @@ its own record of each call with it, so the two agree.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,11 +54,17 @@ from gemini_slo.instrumentation._values import PICO, Usage
 
 PRICING_VERSION = "gemini-slo/pricing/v1"
 
+KINDS = ("text", "embedding")
+"""What a model is billed for: ``text`` (input, cached reads, output) or ``embedding``
+(input only)."""
+
 _SUFFIXES = (
-    re.compile(r"-(preview|exp)(-.*)?$"),
+    re.compile(r"-(preview|exp)(-\d{2}-\d{2,4}|-\d{4})?$"),
     re.compile(r"-latest$"),
     re.compile(r"-\d{3}$"),
 )
+
+_log = logging.getLogger("gemini_slo.instrumentation.pricing")
 
 
 class PricingError(ValueError):
@@ -62,10 +82,34 @@ class Tier:
 
 
 @dataclass(frozen=True, slots=True)
+class Mode:
+    """A pricing mode: factors on the standard price (``None`` in a model: not offered)."""
+
+    name: str
+    factor: Fraction
+    cache_read: Fraction
+    source: str = ""
+    read: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """A model's tiers, ordered by ``max_prompt_tokens`` (the open-ended tier last)."""
+    """A model's tiers, ordered by ``max_prompt_tokens`` (the open-ended tier last), with
+    where its figures come from."""
 
     tiers: tuple[Tier, ...]
+    name: str = ""
+    kind: str = "text"
+    status: str = ""
+    source: str = ""
+    read: str = ""
+    notes: str = ""
+    aliases: tuple[str, ...] = ()
+    modes: Mapping[str, Mode | None] = field(default_factory=dict)
+    """Per-model mode overrides (``None``: the mode is not offered for this model)."""
+    litellm: Mapping[str, str] = field(default_factory=dict)
+    """Why a figure differs from LiteLLM's table, by LiteLLM field name."""
 
     def tier_for(self, prompt_tokens: int) -> Tier:
         """The tier that applies to the whole request."""
@@ -75,21 +119,66 @@ class ModelPrice:
         return self.tiers[-1]
 
 
-def _per_token_pico(value: Any, per_tokens: int) -> Fraction:
-    """USD per ``per_tokens`` tokens (a decimal string or number) -> pico-USD per token."""
+def _fraction(value: Any, what: str) -> Fraction:
     try:
-        usd = Fraction(Decimal(str(value)))
+        number = Fraction(Decimal(str(value)))
     except Exception as exc:
-        raise PricingError(f"not a price: {value!r}") from exc
-    if usd < 0:
-        raise PricingError(f"negative price: {value!r}")
-    return usd * PICO / per_tokens
+        raise PricingError(f"{what}: not a number: {value!r}") from exc
+    if number < 0:
+        raise PricingError(f"{what}: negative: {value!r}")
+    return number
+
+
+def _per_token_pico(value: Any, per_tokens: int, what: str = "price") -> Fraction:
+    """USD per ``per_tokens`` tokens (a decimal string or number) -> pico-USD per token."""
+    return _fraction(value, what) * PICO / per_tokens
 
 
 def _to_int(value: Fraction) -> int:
     # Exact for every price with at most 6 decimals per 1M tokens and halving discounts; a
     # finer override price is rounded to the nearest pico-dollar per token.
     return round(value)
+
+
+STANDARD = Mode("standard", Fraction(1), Fraction(1))
+"""The standard price (no service tier, or one priced at factor 1)."""
+
+
+def cost_of(tier: Tier, mode: Mode, usage: Usage) -> int:
+    """The cost in pico-USD of ``usage`` at ``tier`` under ``mode``."""
+    cached = min(usage.cached, usage.input)
+    fresh = (usage.input - cached + usage.tool_use) * tier.input + (
+        usage.output + usage.thoughts
+    ) * tier.output
+    reads = cached * tier.cache_read
+    if mode.factor == 1 and mode.cache_read == 1:
+        return fresh + reads
+    return _to_int(fresh * mode.factor + reads * mode.cache_read)
+
+
+_MAX_WARNED = 1000  # a process calling endless distinct model names must not grow this forever
+_warned: set[tuple[str, str | None]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_unpriced(model: str, service_tier: str | None, why: str) -> None:
+    """Log once per (model, mode) that calls are counted as unpriced; never raises."""
+    key = (model, service_tier)
+    if key in _warned or len(_warned) >= _MAX_WARNED:
+        return
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    with contextlib.suppress(Exception):  # a broken log handler must not reach the app
+        _log.warning(
+            "gemini-slo: calls to model %r%s are unpriced (%s); they are counted in "
+            "gemini_slo.client.cost.unpriced_calls and cost 0. Add the model to a "
+            "GEMINI_SLO_PRICING file to price them.",
+            model,
+            "" if service_tier is None else f" with service tier {service_tier!r}",
+            why,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +189,16 @@ class PriceTable:
     transcribed: str
     models: Mapping[str, ModelPrice]
     service_tiers: Mapping[str, Fraction]
+    """Each mode's factor on input and output (see :attr:`modes` for the whole rule)."""
+    modes: Mapping[str, Mode] = field(default_factory=dict)
+    note: str = ""
     _cache: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False, repr=False)
+    _aliases: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, price in self.models.items():
+            for alias in price.aliases:
+                self._aliases.setdefault(alias.lower(), name)
 
     def lookup(self, model: str) -> ModelPrice | None:
         """The entry for ``model`` after normalisation (see the module docstring)."""
@@ -111,79 +209,148 @@ class PriceTable:
         price = self._cache[model] = self._lookup(model)
         return price
 
+    def _get(self, name: str) -> ModelPrice | None:
+        price = self.models.get(name)
+        if price is None and name in self._aliases:
+            price = self.models.get(self._aliases[name])
+        return price
+
     def _lookup(self, model: str) -> ModelPrice | None:
         name = model.rsplit("/", 1)[-1].lower()
-        price = self.models.get(name)
+        price = self._get(name)
         if price is not None:
             return price
         for pattern in _SUFFIXES:
             name = pattern.sub("", name)
-            price = self.models.get(name)
+            price = self._get(name)
             if price is not None:
                 return price
         return None
 
+    def mode_for(self, price: ModelPrice, service_tier: str | None) -> Mode | None:
+        """The mode that prices ``service_tier`` for ``price`` (no tier: :data:`STANDARD`),
+        or None when that mode is unpriced for this model."""
+        if service_tier is None:
+            return STANDARD
+        name = service_tier.lower()
+        if name in price.modes:
+            return price.modes[name]
+        mode = self.modes.get(name)
+        if mode is None:
+            factor = self.service_tiers.get(name)
+            mode = None if factor is None else Mode(name, factor, factor)
+        return mode
+
     def cost_pico(self, model: str, usage: Usage, service_tier: str | None = None) -> int | None:
-        """The cost of one call in pico-USD, or None when the model (or tier) is unpriced."""
+        """The cost of one call in pico-USD, or None when the model (or mode) is unpriced.
+
+        ``service_tier`` is the request's service tier (``flex``, ``priority``...) or
+        ``"batch"`` for a request of a Batch API job.
+        """
         price = self.lookup(model)
         if price is None:
+            _warn_unpriced(model, None, "not in the price table")
             return None
-        factor: Fraction | None = None
-        if service_tier is not None:
-            factor = self.service_tiers.get(service_tier.lower())
-            if factor is None:
-                return None
-        tier = price.tier_for(usage.input)
-        cached = min(usage.cached, usage.input)
-        pico = (
-            (usage.input - cached + usage.tool_use) * tier.input
-            + cached * tier.cache_read
-            + (usage.output + usage.thoughts) * tier.output
+        mode = self.mode_for(price, service_tier)
+        if mode is None:
+            _warn_unpriced(model, service_tier, "no price for this service tier")
+            return None
+        return cost_of(price.tier_for(usage.input), mode, usage)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _parse_mode(name: str, body: Any, where: str) -> Mode:
+    if isinstance(body, dict):
+        if "factor" not in body:
+            raise PricingError(f"{where}: service tier {name!r} needs a 'factor'")
+        factor = _fraction(body["factor"], f"{where}: service tier {name!r} factor")
+        cache = _fraction(
+            body.get("cache_read", body["factor"]), f"{where}: service tier {name!r} cache_read"
         )
-        if factor is not None and factor != 1:
-            return _to_int(pico * factor)
-        return pico
+        return Mode(
+            name,
+            factor,
+            cache,
+            source=_text(body.get("source")),
+            read=_text(body.get("read")),
+            notes=_text(body.get("notes")),
+        )
+    factor = _fraction(body, f"{where}: service tier {name!r}")
+    return Mode(name, factor, factor)
 
 
 def _parse_model(name: str, body: Any, per_tokens: int) -> ModelPrice:
+    where = f"model {name!r}"
     if not isinstance(body, dict) or not isinstance(body.get("tiers"), list) or not body["tiers"]:
-        raise PricingError(f"model {name!r}: expected a non-empty 'tiers' list")
+        raise PricingError(f"{where}: expected a non-empty 'tiers' list")
+    kind = str(body.get("kind", "text"))
+    if kind not in KINDS:
+        raise PricingError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
     tiers = []
     for raw in body["tiers"]:
-        if not isinstance(raw, dict) or not {"input", "output"} <= raw.keys():
-            raise PricingError(f"model {name!r}: every tier needs input and output")
+        needed = {"input"} if kind == "embedding" else {"input", "output"}
+        if not isinstance(raw, dict) or not needed <= raw.keys():
+            raise PricingError(f"{where}: every tier needs {' and '.join(sorted(needed))}")
         max_prompt = raw.get("max_prompt_tokens")
         tiers.append(
             Tier(
                 max_prompt_tokens=None if max_prompt is None else int(max_prompt),
-                input=_to_int(_per_token_pico(raw["input"], per_tokens)),
-                output=_to_int(_per_token_pico(raw["output"], per_tokens)),
+                input=_to_int(_per_token_pico(raw["input"], per_tokens, f"{where} input")),
+                output=_to_int(
+                    _per_token_pico(raw.get("output", 0), per_tokens, f"{where} output")
+                ),
                 cache_read=_to_int(
-                    _per_token_pico(raw.get("cache_read", raw["input"]), per_tokens)
+                    _per_token_pico(raw.get("cache_read", raw["input"]), per_tokens, where)
                 ),
             )
         )
     tiers.sort(key=lambda t: (t.max_prompt_tokens is None, t.max_prompt_tokens or 0))
-    return ModelPrice(tuple(tiers))
+    overrides: dict[str, Mode | None] = {}
+    for mode_name, mode_body in (body.get("service_tiers") or {}).items():
+        key = str(mode_name).lower()
+        overrides[key] = None if mode_body is None else _parse_mode(key, mode_body, where)
+    aliases = body.get("aliases") or ()
+    if not isinstance(aliases, list | tuple):
+        raise PricingError(f"{where}: 'aliases' must be a list")
+    litellm = body.get("litellm") or {}
+    if not isinstance(litellm, dict):
+        raise PricingError(f"{where}: 'litellm' must map LiteLLM field names to notes")
+    return ModelPrice(
+        tuple(tiers),
+        name=name,
+        kind=kind,
+        status=_text(body.get("status")),
+        source=_text(body.get("source")),
+        read=_text(body.get("read")),
+        notes=_text(body.get("notes")),
+        aliases=tuple(str(a).lower() for a in aliases),
+        modes=overrides,
+        litellm={str(k): _text(v) for k, v in litellm.items()},
+    )
 
 
 def _parse(data: Any) -> PriceTable:
     if not isinstance(data, dict) or data.get("version") != PRICING_VERSION:
         raise PricingError(f"a price table needs 'version: {PRICING_VERSION}'")
     per_tokens = int(data.get("per_tokens", 1_000_000))
-    models = {
-        str(name).lower(): _parse_model(str(name), body, per_tokens)
-        for name, body in (data.get("models") or {}).items()
-    }
-    tiers = {
-        str(k).lower(): Fraction(Decimal(str(v)))
+    modes = {
+        str(k).lower(): _parse_mode(str(k).lower(), v, "service_tiers")
         for k, v in (data.get("service_tiers") or {}).items()
+    }
+    models = {
+        str(name).lower(): _parse_model(str(name).lower(), body, per_tokens)
+        for name, body in (data.get("models") or {}).items()
     }
     return PriceTable(
         source=str(data.get("source", "")),
         transcribed=str(data.get("transcribed", "")),
         models=models,
-        service_tiers=tiers,
+        service_tiers={name: mode.factor for name, mode in modes.items()},
+        modes=modes,
+        note=_text(data.get("note")),
     )
 
 
@@ -205,6 +372,8 @@ def load_table(override: str | Path | None = None) -> PriceTable:
         transcribed=extra.transcribed or base.transcribed,
         models={**base.models, **extra.models},
         service_tiers={**base.service_tiers, **extra.service_tiers},
+        modes={**base.modes, **extra.modes},
+        note=extra.note or base.note,
     )
 
 
