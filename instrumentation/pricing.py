@@ -156,6 +156,31 @@ def cost_of(tier: Tier, mode: Mode, usage: Usage) -> int:
     return _to_int(fresh * mode.factor + reads * mode.cache_read)
 
 
+@dataclass(frozen=True, slots=True)
+class CostParts:
+    """A call's cost split by token kind, in exact pico-USD (before the total is rounded to
+    a whole pico-dollar, as :func:`cost_of` does)."""
+
+    input: Fraction
+    cache_read: Fraction
+    output: Fraction
+
+    @property
+    def total(self) -> int:
+        """The cost the instrumentation records: the sum, rounded to a whole pico-dollar."""
+        return _to_int(self.input + self.cache_read + self.output)
+
+
+def cost_parts(tier: Tier, mode: Mode, usage: Usage) -> CostParts:
+    """:func:`cost_of`, split by token kind (for ``gemini-slo prices``: a bill by hand)."""
+    cached = min(usage.cached, usage.input)
+    return CostParts(
+        input=(usage.input - cached + usage.tool_use) * tier.input * mode.factor,
+        cache_read=cached * tier.cache_read * mode.cache_read,
+        output=(usage.output + usage.thoughts) * tier.output * mode.factor,
+    )
+
+
 _MAX_WARNED = 1000  # a process calling endless distinct model names must not grow this forever
 _warned: set[tuple[str, str | None]] = set()
 _warned_lock = threading.Lock()
