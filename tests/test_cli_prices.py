@@ -63,7 +63,18 @@ def test_json_table(capsys: pytest.CaptureFixture[str]) -> None:
         (["--input", "250000", "--output", "1000", "--tier", "batch"], "0.32"),
         # 50k of it cached: cached reads at the standard cache-read price in batch (0.25).
         (
-            "--input 250000 --cached 50000 --output 1000 --thinking 500 --tier batch".split(),
+            [
+                "--input",
+                "250000",
+                "--cached",
+                "50000",
+                "--output",
+                "1000",
+                "--thinking",
+                "500",
+                "--tier",
+                "batch",
+            ],
             "0.27375",
         ),
         (["--input", "100000", "--output", "2000"], "0.145"),
