@@ -6,7 +6,9 @@
 
 Reads ``GET /api/slo`` and prints one table per workload (objective, target, current
 value over the agent's 5-minute window, met, error budget left over the agent's lifetime).
-A workload without traffic reads "no traffic": neither met nor failed.
+A workload without traffic reads "no traffic": neither met nor failed. Calls the price
+table could not price are named per model ("12% of calls unpriced for model X"), and a
+cost objective reads "unpriced calls" (neither met nor failed) while they are too many.
 Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
 with ``--check``, 1 when a measured objective is not met (never for an idle workload).
 """
@@ -110,6 +112,13 @@ def render(status: dict[str, Any], console: Console) -> None:
                 _fmt(o.get("error_budget_remaining"), "ratio"),
             )
         console.print(table)
+        unpriced = workload.get("unpriced") or {}
+        for model, share in (unpriced.get("models") or {}).items():
+            console.print(
+                f"[yellow]{_fmt(share, 'ratio')} of calls unpriced for model {model}[/] "
+                "(not in the price table: they cost $0; see `gemini-slo prices`)",
+                highlight=False,
+            )
 
 
 @reports_errors("status")
