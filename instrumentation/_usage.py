@@ -36,7 +36,24 @@ def is_response(obj: object) -> bool:
 def usage_of(response: Any) -> Usage | None:
     """The usage a response (or the final chunk of a stream) reports, or None."""
     metadata = getattr(response, "usage_metadata", None)
-    return None if metadata is None else usage_from(metadata)
+    if metadata is not None:
+        return usage_from(metadata)
+    return _embedding_usage(response)
+
+
+def _embedding_usage(response: Any) -> Usage | None:
+    """Vertex AI's embeddings report their input tokens per embedding
+    (``statistics.token_count``), not in ``usage_metadata``: their sum is the prompt."""
+    embeddings = getattr(response, "embeddings", None)
+    if not isinstance(embeddings, list):
+        return None
+    total, seen = 0, False
+    for embedding in embeddings:
+        count = getattr(getattr(embedding, "statistics", None), "token_count", None)
+        if type(count) in (int, float) and count >= 0 and count == int(count):
+            total += int(count)
+            seen = True
+    return Usage(total) if seen else None
 
 
 def usage_from(metadata: Any) -> Usage:

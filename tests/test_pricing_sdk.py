@@ -68,3 +68,22 @@ def test_unpriced_model_is_counted_and_logged_once(caplog: pytest.LogCaptureFixt
     warnings = [r for r in caplog.records if model in r.getMessage()]
     assert len(warnings) == 1
     assert "unpriced" in warnings[0].getMessage()
+
+
+def test_vertex_embedding_statistics_are_priced() -> None:
+    """A Vertex AI embedding response carries its tokens per embedding
+    (statistics.token_count) and no usage_metadata: their sum is priced as input."""
+    rec = testing.InMemoryRecorder(Registry())
+    response = types.EmbedContentResponse(
+        embeddings=[
+            types.ContentEmbedding(
+                values=[0.1, 0.2], statistics=types.ContentEmbeddingStatistics(token_count=n)
+            )
+            for n in (7.0, 5.0)
+        ]
+    )
+    with observe(workload="index", model=EMBED, registry=rec.registry) as call:
+        call.record_response(response)
+    assert rec.value(S.TOKENS, model=EMBED, token_type="input") == 12
+    assert rec.value(S.COST, model=EMBED) == 12 * 150_000 / 1e12
+    assert rec.value(S.UNPRICED_CALLS, model=EMBED) == 0
