@@ -50,9 +50,10 @@ def _embedding_usage(response: Any) -> Usage | None:
     total, seen = 0, False
     for embedding in embeddings:
         count = getattr(getattr(embedding, "statistics", None), "token_count", None)
-        if type(count) in (int, float) and count >= 0 and count == int(count):
-            total += int(count)
-            seen = True
+        if isinstance(count, int | float) and not isinstance(count, bool):
+            if 0 <= count < 2**63 and count == int(count):  # a count, not NaN or a fraction
+                total += int(count)
+                seen = True
     return Usage(total) if seen else None
 
 
