@@ -50,10 +50,10 @@ def _embedding_usage(response: Any) -> Usage | None:
     total, seen = 0, False
     for embedding in embeddings:
         count = getattr(getattr(embedding, "statistics", None), "token_count", None)
-        if isinstance(count, int | float) and not isinstance(count, bool):
-            if 0 <= count < 2**63 and count == int(count):  # a count, not NaN or a fraction
-                total += int(count)
-                seen = True
+        # A count: a non-negative whole number (not a bool, NaN, infinity or a fraction).
+        if _whole(count):
+            total += int(count)
+            seen = True
     return Usage(total) if seen else None
 
 
@@ -68,6 +68,12 @@ def usage_from(metadata: Any) -> Usage:
         _count(getattr(metadata, "cached_content_token_count", None)),
         _count(getattr(metadata, "tool_use_prompt_token_count", None)),
     )
+
+
+def _whole(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 <= value < 2**63 and value == int(value)
 
 
 def _count(value: Any) -> int:
