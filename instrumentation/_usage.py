@@ -8,7 +8,7 @@ A stream carries *cumulative* usage on its chunks: callers pass the last chunk, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from gemini_slo.instrumentation._values import Usage
 from google.genai import types
@@ -70,7 +70,7 @@ def usage_from(metadata: Any) -> Usage:
     )
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: object) -> TypeGuard[int | float]:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return 0 <= value < 2**63 and value == int(value)
