@@ -160,6 +160,7 @@ def table_data(table: PriceTable, names: list[str]) -> dict[str, Any]:
         "models": models,
         "modes": modes,
         "unpriced": missing,
+        "products": {name: table.product_of(name) for name in missing if table.product_of(name)},
     }
 
 
@@ -248,7 +249,9 @@ def render_table(data: dict[str, Any], console: Console) -> None:
     if data["note"]:
         console.print(f"note: {data['note']}", highlight=False)
     for name in data["unpriced"]:
-        console.print(f"[red]{name}: not in the table (unpriced: its calls record $0)[/]")
+        product = data["products"].get(name)
+        kind = "" if product is None else f"; it is {product}"
+        console.print(f"[red]{name}: not in the table{kind} (unpriced: its calls record $0)[/]")
 
 
 def render_costs(data: dict[str, Any], console: Console) -> None:

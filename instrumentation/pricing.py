@@ -207,6 +207,14 @@ def _warn_unpriced(model: str, service_tier: str | None, why: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class NotPriced:
+    """A product family billed by other units than text tokens (never priced as text)."""
+
+    match: re.Pattern[str]
+    product: str
+
+
+@dataclass(frozen=True, slots=True)
 class PriceTable:
     """A loaded price table."""
 
@@ -217,6 +225,7 @@ class PriceTable:
     """Each mode's factor on input and output (see :attr:`modes` for the whole rule)."""
     modes: Mapping[str, Mode] = field(default_factory=dict)
     note: str = ""
+    not_priced: tuple[NotPriced, ...] = ()
     _cache: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False, repr=False)
     _aliases: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -252,6 +261,14 @@ class PriceTable:
                 return price
         return None
 
+    def product_of(self, model: str) -> str | None:
+        """For a model the table does not price: the non-text product its name is, if known."""
+        name = model.rsplit("/", 1)[-1].lower()
+        for family in self.not_priced:
+            if family.match.search(name):
+                return family.product
+        return None
+
     def mode_for(self, price: ModelPrice, service_tier: str | None) -> Mode | None:
         """The mode that prices ``service_tier`` for ``price`` (no tier: :data:`STANDARD`),
         or None when that mode is unpriced for this model."""
@@ -274,7 +291,9 @@ class PriceTable:
         """
         price = self.lookup(model)
         if price is None:
-            _warn_unpriced(model, None, "not in the price table")
+            product = self.product_of(model)
+            why = "not in the price table" + ("" if product is None else f"; it is {product}")
+            _warn_unpriced(model, None, why)
             return None
         mode = self.mode_for(price, service_tier)
         if mode is None:
@@ -376,7 +395,23 @@ def _parse(data: Any) -> PriceTable:
         service_tiers={name: mode.factor for name, mode in modes.items()},
         modes=modes,
         note=_text(data.get("note")),
+        not_priced=_parse_not_priced(data.get("not_priced") or []),
     )
+
+
+def _parse_not_priced(entries: Any) -> tuple[NotPriced, ...]:
+    if not isinstance(entries, list):
+        raise PricingError("'not_priced' must be a list of {match, product}")
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not {"match", "product"} <= entry.keys():
+            raise PricingError("every 'not_priced' entry needs 'match' and 'product'")
+        try:
+            pattern = re.compile(str(entry["match"]))
+        except re.error as exc:
+            raise PricingError(f"not_priced: bad pattern {entry['match']!r}: {exc}") from None
+        out.append(NotPriced(pattern, _text(entry["product"])))
+    return tuple(out)
 
 
 def default_table() -> PriceTable:
@@ -399,6 +434,7 @@ def load_table(override: str | Path | None = None) -> PriceTable:
         service_tiers={**base.service_tiers, **extra.service_tiers},
         modes={**base.modes, **extra.modes},
         note=extra.note or base.note,
+        not_priced=extra.not_priced + base.not_priced,
     )
 
 

@@ -153,3 +153,33 @@ def test_unknown_model_is_unpriced(rec: testing.InMemoryRecorder) -> None:
         call.record_usage(prompt_tokens=10, output_tokens=10)
     assert rec.value(S.UNPRICED_CALLS, model="unknown") == 1
     assert rec.value(S.COST) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "product"),
+    [
+        ("gemini-2.5-flash-preview-tts", "text-to-speech"),
+        ("models/gemini-3.8-flash-lite-tts", "text-to-speech"),
+        ("gemini-2.5-flash-image", "image generation"),
+        ("imagen-3.0-generate-001", "image generation"),
+        ("veo-3.1-generate-preview", "video generation"),
+        ("gemini-2.5-flash-native-audio-latest", "Live API"),
+        ("gemini-3.1-flash-live-preview", "Live API"),
+        ("gemini-3.8-live", "Live API"),
+        ("gemini-9-pro", None),
+    ],
+)
+def test_other_products_are_named_and_never_priced(name: str, product: str | None) -> None:
+    """A non-text product is unpriced and named as what it is; an unknown text model is
+    unpriced without a product name."""
+    table = default_table()
+    assert table.lookup(name) is None
+    found = table.product_of(name)
+    assert (found is None) if product is None else (found is not None and product in found)
+
+
+def test_no_priced_model_looks_like_another_product() -> None:
+    """The not_priced families and the priced models do not overlap."""
+    table = default_table()
+    names = [*table.models, *(a for p in table.models.values() for a in p.aliases)]
+    assert [n for n in names if table.product_of(n)] == []
