@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 
+from gemini_slo.contract.agent_series import UNBUCKETED_STATE
+
 #: Units beside the spec's (contract.spec.Unit values): plain counts and calls per second.
 COUNT = "count"
 CALLS_PER_SECOND = "calls_per_second"
 
 #: What an objective without a measurement says: its workload is idle.
 NO_TRAFFIC = "no traffic"
+#: A latency/TTFT objective whose incoming histogram has no bucket at its threshold.
+UNBUCKETED = UNBUCKETED_STATE
 
 
 def format_value(value: float | None, unit: str) -> str:

@@ -1,8 +1,9 @@
 """OTLP attributes to Prometheus labels, the way the standard translation does it.
 
-Keys: :func:`signals.prometheus_label` (invalid characters to ``_``), a leading digit gets a
-``key_`` prefix, the reserved ``__`` prefix becomes ``key__``, and ``le`` (which would
-clash with histogram buckets) becomes ``exported_le``. Two keys that translate to the
+Keys: :func:`signals.prometheus_label`, as opentelemetry-exporter-prometheus does it (runs
+of invalid characters to one ``_``, a leading digit replaced by ``_``); an empty result
+becomes ``key_``, and ``le`` (which would clash with histogram buckets) becomes
+``exported_le``. Two keys that translate to the
 same label have their values joined with ``;`` (sorted by original key), as the
 OpenTelemetry Collector does. Values: strings as they are, booleans ``true``/``false``,
 numbers in their shortest form, arrays and maps as JSON.

@@ -34,7 +34,7 @@ from gemini_slo.agent.display import (
 )
 from gemini_slo.agent.history import CHART_SPAN, CHART_WINDOW, History
 from gemini_slo.agent.prometheus_alerts import ActiveAlert, PrometheusError, fetch_alerts
-from gemini_slo.agent.slo_status import STATE_MET, STATE_NOT_MET, SloStatus
+from gemini_slo.agent.slo_status import STATE_MET, STATE_NOT_MET, STATE_UNBUCKETED, SloStatus
 from gemini_slo.contract.burn_windows import Policy
 from gemini_slo.contract.durations import format_duration
 from gemini_slo.contract.signals import Mode
@@ -171,7 +171,7 @@ def _budget_bar(remaining: float | None) -> str:
 
 
 def _state_badge(state: str) -> str:
-    tone = {STATE_MET: "ok", STATE_NOT_MET: "bad"}.get(state, "idle")
+    tone = {STATE_MET: "ok", STATE_NOT_MET: "bad", STATE_UNBUCKETED: "bad"}.get(state, "idle")
     return f'<span class="badge {tone}">{_e(state)}</span>'
 
 
@@ -199,6 +199,13 @@ def _headline(w: Mapping[str, Any]) -> str:
     return " · ".join(f"{_e(k)} <b>{_e(v)}</b>" for k, v in parts)
 
 
+def _unbucketed(o: Mapping[str, Any]) -> str:
+    """A warning when the incoming histogram has no bucket at the threshold (agent/bucketing.py)."""
+    if o.get("threshold_bucketed") is not False or o.get("state") == STATE_UNBUCKETED:
+        return ""
+    return f' <span class="badge bad" data-unbucketed="true">{_e(STATE_UNBUCKETED)}</span>'
+
+
 def _objectives_table(w: Mapping[str, Any]) -> str:
     rows = []
     for o in w.get("objectives", []):
@@ -208,7 +215,7 @@ def _objectives_table(w: Mapping[str, Any]) -> str:
             f'data-value="{_number_attr(o.get("value"))}">'
             f'<td class="name">{_e(o["name"])}</td><td>{_e(o.get("summary", ""))}</td>'
             f'<td class="num">{_e(format_value(o.get("value"), o.get("unit", "")))}</td>'
-            f"<td>{_state_badge(state)}</td>"
+            f"<td>{_state_badge(state)}{_unbucketed(o)}</td>"
             f'<td class="num">{_budget_bar(o.get("error_budget_remaining"))}</td></tr>'
         )
     return (

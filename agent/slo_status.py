@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from gemini_slo.agent.bucketing import threshold_bucketed
+from gemini_slo.agent.display import UNBUCKETED
 from gemini_slo.agent.exponential import ExpHistogram
 from gemini_slo.agent.store import Store
 from gemini_slo.agent.windows import percentile_or_nan
@@ -46,6 +48,9 @@ STATE_MET = "met"
 STATE_NOT_MET = "not met"
 STATE_NO_DATA = "no data"  # the workload has traffic, this objective has nothing to measure
 STATE_NO_TRAFFIC = "no traffic"  # the workload is idle: neither met nor failed
+#: The incoming histogram has no bucket boundary at the objective's threshold and the agent
+#: cannot measure it otherwise: the SLI cannot be counted (agent/bucketing.py).
+STATE_UNBUCKETED = UNBUCKETED
 #: A cost objective while more than alert_names.UNPRICED_SHARE_MAX of the calls are unpriced:
 #: those calls cost $0, so the objective is neither met nor failed (never met by $0).
 STATE_UNPRICED = "unpriced calls"
@@ -66,6 +71,9 @@ _HELP = {
     agent_series.AGENT_ERROR_BUDGET_REMAINING: "Share of the error budget left at the bad-event rate "
     "the agent has seen since it started (may go negative); Prometheus rules are the source "
     "of truth over the SLO period.",
+    agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED: "1 when the incoming histogram of a "
+    "latency or TTFT objective has no bucket boundary at its threshold (its SLI cannot be "
+    "counted: use gemini_slo.instrumentation.otel_views), 0 when it has; absent before data.",
 }
 
 _RATIO_OUTCOMES: dict[ObjectiveKind, tuple[Outcome, ...]] = {
@@ -339,6 +347,13 @@ class SloStatus:
                     families[agent_series.AGENT_ERROR_BUDGET_REMAINING].add_sample(
                         agent_series.AGENT_ERROR_BUDGET_REMAINING, labels, remaining
                     )
+                bucketed = threshold_bucketed(self.store, workload.name, objective)
+                if bucketed is not None:
+                    families[agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED].add_sample(
+                        agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED,
+                        labels,
+                        0.0 if bucketed else 1.0,
+                    )
         return [m for m in families.values() if m.samples]
 
     def workload_status(self, workload: Workload) -> dict[str, Any]:
@@ -376,6 +391,7 @@ class SloStatus:
         for objective in workload.objectives:
             value = self.current(workload, objective, active)
             met = None if math.isnan(value) else objective.is_met(value)
+            bucketed = threshold_bucketed(self.store, name, objective)
             unjudged = active and self.cost_unjudged(workload, objective, window)
             if unjudged:
                 met = None
@@ -384,7 +400,7 @@ class SloStatus:
             elif unjudged:
                 state = STATE_UNPRICED
             elif met is None:
-                state = STATE_NO_DATA
+                state = STATE_UNBUCKETED if bucketed is False else STATE_NO_DATA
             else:
                 state = STATE_MET if met else STATE_NOT_MET
             objectives.append(
@@ -400,6 +416,9 @@ class SloStatus:
                     "met": met,
                     "state": state,
                     "error_budget_remaining": _finite(self.budget_remaining(workload, objective)),
+                    # False: no bucket boundary at the threshold in the incoming histogram
+                    # (the rules cannot count it); None: not a histogram objective, or no data.
+                    "threshold_bucketed": bucketed,
                 }
             )
         out["objectives"] = objectives

@@ -76,8 +76,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gemini_slo.agent import labels as labels_mod
+from gemini_slo.agent import selectors as selectors_mod
 from gemini_slo.agent.cardinality import OVERFLOW_LABEL, Cardinality, FamilyBudget, Ticket
 from gemini_slo.agent.exponential import MAX_SCALE, MIN_SCALE, ExpHistogram
+from gemini_slo.agent.selectors import Relabel, WorkloadSelectors
 from gemini_slo.agent.self_metrics import SelfMetrics
 from gemini_slo.agent.windows import COUNTER_METRICS, Windows
 from gemini_slo.contract import signals
@@ -230,6 +232,32 @@ _GAUGE_KINDS = {Kind.GAUGE, Kind.UP_DOWN_COUNTER}
 _KNOWN_HELP = {s.name: s.description for s in signals.INSTRUMENTATION_SIGNALS}
 
 
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    """A contract counter the agent feeds itself: its family name and an OTLP template."""
+
+    name: str
+    template: metrics_pb2.Metric
+
+
+def _counter(signal: signals.Signal) -> _Counter:
+    template = metrics_pb2.Metric(
+        name=signal.name, unit=signal.unit, description=signal.description
+    )
+    return _Counter(signal.prometheus, template)
+
+
+#: (the counter, its labels from the histogram's, whether it adds the sum or the count)
+_Derived = tuple[_Counter, Callable[[LabelKey], LabelKey], bool]
+#: Foreign histograms that stand for a contract counter the foreign emitter does not send:
+#: the duration histogram's count for the calls (outcome from error.type), the token-usage
+#: histogram's sum for the tokens.
+_FOREIGN_COUNTERS: dict[str, _Derived] = {
+    signals.OPERATION_DURATION.name: (_counter(signals.CALLS), selectors_mod.calls_labels, False),
+    signals.TOKEN_USAGE.name: (_counter(signals.TOKENS), selectors_mod.tokens_labels, True),
+}
+
+
 class _Rejections:
     """Collects rejected points of one request, with a few example messages."""
 
@@ -250,12 +278,19 @@ class _Rejections:
 class _Ctx:
     """Where the points of one metric come from, where rejections go, how many overflowed."""
 
-    __slots__ = ("delta", "instance", "now", "overflowed", "rejections")
+    __slots__ = ("delta", "instance", "now", "overflowed", "rejections", "relabel")
 
     def __init__(
-        self, instance: InstanceKey, delta: bool, now: float, rejections: _Rejections
+        self,
+        instance: InstanceKey,
+        delta: bool,
+        now: float,
+        rejections: _Rejections,
+        relabel: Relabel | None = None,
     ) -> None:
         self.instance = instance
+        #: The spec's workload selectors for this resource (agent/selectors.py), if any.
+        self.relabel = relabel
         self.delta = delta
         self.now = now
         self.rejections = rejections
@@ -323,6 +358,7 @@ class Store:
             max_name=limits.max_label_name_length, max_value=limits.max_label_value_length
         )
         self.instances = 0  # instance states held, for the max_instances limit
+        self.selectors = WorkloadSelectors(spec)
 
     # ---- ingest -----------------------------------------------------------------------
 
@@ -336,8 +372,10 @@ class Store:
             total = 0
             overflowed = 0
             bound = self.limits.max_label_value_length
+            selectors = self.selectors
             for rm in request.resource_metrics:
                 resource_key = _resource_key(rm.resource.attributes, bound)
+                relabel = selectors.for_resource(rm.resource.attributes) if selectors else None
                 for sm in rm.scope_metrics:
                     scope = sm.scope
                     instance = (
@@ -346,7 +384,7 @@ class Store:
                         labels_mod.bounded(scope.version, bound),
                     )
                     for metric in sm.metrics:
-                        n, o = self._ingest_metric(metric, instance, now, rejections)
+                        n, o = self._ingest_metric(metric, instance, now, rejections, relabel)
                         total += n
                         overflowed += o
             self.self_metrics.points[encoding] += total
@@ -364,7 +402,7 @@ class Store:
         if name is None:
             name = signals.prometheus_name(metric.name, metric.unit, kind)
             if name[:1].isdigit():
-                name = "_" + name  # as Prometheus' own OTLP translation does
+                name = "_" + name  # a guard: the translation already replaces a leading digit
             if len(self._family_names) < 4 * self.limits.max_metrics:
                 self._family_names[key] = name
         family = self.families.get(name)
@@ -413,6 +451,7 @@ class Store:
         instance: InstanceKey,
         now: float,
         rejections: _Rejections,
+        relabel: Relabel | None = None,
     ) -> tuple[int, int]:
         data = metric.WhichOneof("data")
         if data == "sum":
@@ -453,7 +492,7 @@ class Store:
         family = self._family(metric, kind, n, rejections)
         if family is None:
             return n, 0
-        ctx = _Ctx(instance, temporality == _DELTA, now, rejections)
+        ctx = _Ctx(instance, temporality == _DELTA, now, rejections, relabel)
         if kind is Kind.HISTOGRAM:
             self._histograms(family, points, ctx)
         elif kind is Kind.EXPONENTIAL_HISTOGRAM:
@@ -596,7 +635,10 @@ class Store:
             if monotonic and v < 0:
                 rejections.add("invalid_value", f"{family.name}: negative value on a counter")
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            if ctx.relabel is not None:
+                labels = ctx.relabel(labels)
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if delta:
@@ -696,7 +738,14 @@ class Store:
             if not math.isfinite(total):
                 rejections.add("invalid_value", f"{family.name}: non-finite sum")
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            derive: _Derived | None = None
+            if ctx.relabel is not None:
+                relabelled = ctx.relabel(labels)
+                if relabelled != labels:  # a foreign point a selector claimed
+                    derive = _FOREIGN_COUNTERS.get(family.otel_name)
+                labels = relabelled
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if series.bounds is None:
@@ -705,6 +754,8 @@ class Store:
             if delta:
                 self._heard_from(series, key, ctx.now)
                 self._add_buckets(series, bounds, counts, count, total)
+                if derive is not None:
+                    self._foreign_count(derive, labels, count, total, ctx)
                 continue
             start, t = p.start_time_unix_nano, p.time_unix_nano
             inst = self._instance(family, series, key, start, ctx)
@@ -730,6 +781,33 @@ class Store:
             inst.start, inst.time, inst.count, inst.sum = start, t, count, total
             inst.bounds, inst.buckets = bounds, counts
             self._add_buckets(series, bounds, inc, inc_count, inc_sum)
+            if derive is not None:
+                self._foreign_count(derive, labels, inc_count, inc_sum, ctx)
+
+    def _foreign_count(
+        self, derive: _Derived, labels: LabelKey, count: int, total: float, ctx: _Ctx
+    ) -> None:
+        """Feed the contract counter a foreign histogram stands for (_FOREIGN_COUNTERS).
+
+        Increments only (computed by the histogram's own merge rule), so the counter
+        follows the histogram's restarts and late points; see selectors.calls_labels and
+        selectors.tokens_labels.
+        """
+        metric, to_labels, by_sum = derive
+        amount = total if by_sum else float(count)
+        if not amount > 0:
+            return
+        family = self.families.get(metric.name) or self._family(
+            metric.template, Kind.COUNTER, 1, ctx.rejections
+        )
+        if family is None:
+            return
+        series, _ = self._series(family, to_labels(labels), ctx)
+        if series is None:
+            return
+        series.value += amount
+        if series.counter_key is not None:
+            self.windows.add_counter(series.counter_key, amount, ctx.now)
 
     def _add_buckets(
         self, series: Series, bounds: tuple[float, ...], inc: list[int], count: int, total: float
@@ -765,7 +843,10 @@ class Store:
                     f"{family.name}: {problem}",
                 )
                 continue
-            series, key = self._series(family, translate(p.attributes), ctx)
+            labels = translate(p.attributes)
+            if ctx.relabel is not None:
+                labels = ctx.relabel(labels)
+            series, key = self._series(family, labels, ctx)
             if series is None:
                 continue
             if delta:

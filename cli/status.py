@@ -6,9 +6,11 @@
 
 Reads ``GET /api/slo`` and prints one table per workload (objective, target, current
 value over the agent's 5-minute window, met, error budget left over the agent's lifetime).
-A workload without traffic reads "no traffic": neither met nor failed. Calls the price
-table could not price are named per model ("12% of calls unpriced for model X"), and a
-cost objective reads "unpriced calls" (neither met nor failed) while they are too many.
+A workload without traffic reads "no traffic": neither met nor failed. A latency or TTFT
+objective whose incoming histogram has no bucket at its threshold reads "no bucket at the
+threshold" (a foreign emitter without ``otel_views``): its SLI cannot be counted. Calls the
+price table could not price are named per model ("12% of calls unpriced for model X"), and
+a cost objective reads "unpriced calls" (neither met nor failed) while they are too many.
 Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
 with ``--check``, 1 when a measured objective is not met (never for an idle workload).
 """
@@ -23,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gemini_slo.agent.display import NO_TRAFFIC, format_value
+from gemini_slo.agent.display import NO_TRAFFIC, UNBUCKETED, format_value
 from gemini_slo.cli.errors import reports_errors
 from gemini_slo.cli.inputs import read_token_file
 from rich.console import Console
@@ -68,7 +70,12 @@ def _met(objective: dict[str, Any]) -> str:
     if objective.get("state") == NO_TRAFFIC:
         return f"[dim]{NO_TRAFFIC}[/]"
     met = objective.get("met")
-    return "-" if met is None else ("[green]yes[/]" if met else "[red]NO[/]")
+    text = "-" if met is None else ("[green]yes[/]" if met else "[red]NO[/]")
+    if objective.get("threshold_bucketed") is False:
+        # The incoming histogram cannot be counted at the threshold: say it, never "-".
+        unbucketed = f"[yellow]{UNBUCKETED}[/]"
+        return unbucketed if met is None else f"{text}, {unbucketed}"
+    return text
 
 
 def render(status: dict[str, Any], console: Console) -> None:

@@ -38,6 +38,13 @@ AGENT_OBJECTIVE_MET = "gemini_slo_objective_met"
 #: Per objective with an error budget: the fraction of the period's budget left (may go
 #: negative). Labels: workload, mode, objective.
 AGENT_ERROR_BUDGET_REMAINING = "gemini_slo_error_budget_remaining_ratio"
+#: Per latency/TTFT objective whose histogram has arrived: 1 when the incoming explicit
+#: buckets have no boundary at its threshold (the SLI cannot be counted: a foreign emitter
+#: without gemini_slo.instrumentation.otel_views), 0 when they have. Labels: workload,
+#: mode, objective.
+AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED = "gemini_slo_objective_threshold_unbucketed"
+#: How the agent's /api/slo, its page, `gemini-slo status` and the dashboard name that state.
+UNBUCKETED_STATE = "no bucket at the threshold"
 
 #: Exponential histograms the agent turns into percentile gauges: OTel name -> gauge name.
 PERCENTILE_METRICS: dict[str, str] = {

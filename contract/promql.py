@@ -17,6 +17,8 @@ from gemini_slo.contract.spec import Objective, ObjectiveKind
 
 WORKLOAD = s.LABEL_WORKLOAD
 MODE = s.LABEL_MODE
+#: The scrape job label Prometheus adds to every scraped series (the dashboards' $job).
+JOB = "job"
 
 DURATION = s.OPERATION_DURATION.prometheus
 TTFT = s.TIME_TO_FIRST_CHUNK.prometheus

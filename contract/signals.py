@@ -29,10 +29,10 @@ allows one data type per metric name), from which the agent computes mergeable p
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gemini_slo.contract import translation
 from prometheus_client.utils import floatToGoString
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "OPERATION_GENERATE",
     "PROVIDER_GEMINI",
     "PROVIDER_UNKNOWN",
+    "PROVIDER_VALUES",
     "PROVIDER_VERTEX",
     "QUEUE_DEPTH",
     "QUEUE_SHED",
@@ -202,6 +203,11 @@ OPERATION_EMBED = "embeddings"
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
 PROVIDER_UNKNOWN = "gcp.gen_ai"
+#: Every gen_ai.provider.name value accepted for Google's GenAI APIs: the semantic
+#: conventions' (what the project writes) and the official instrumentation's (the older
+#: gen_ai.system names, lower-cased). No rule or panel selects on the provider, so data
+#: with any of them gets the same SLIs (docs/official-instrumentation.md).
+PROVIDER_VALUES = (PROVIDER_GEMINI, PROVIDER_VERTEX, PROVIDER_UNKNOWN, "gemini", "vertex_ai")
 
 #: Resource attributes. The standard translation turns service.name into the Prometheus
 #: ``job`` label and service.instance.id into ``instance`` (the rest go to target_info).
@@ -589,42 +595,25 @@ def bucket_layout(
 
 
 # --------------------------------------------------------------------------------------
-# The OTLP -> Prometheus translation: the standard one, as the OpenTelemetry Collector, the
-# Python Prometheus exporter and Prometheus' own OTLP receiver apply it (checked against the
-# exporter in tests/test_signals.py).
+# The OTLP -> Prometheus translation: as opentelemetry-exporter-prometheus applies it (where
+# Prometheus' otlptranslator differs, see contract/translation.py; checked against both in
+# tests/test_translation.py).
 # --------------------------------------------------------------------------------------
 
-_UNIT_SUFFIXES = {
-    "s": "seconds",
-    "ms": "milliseconds",
-    "By": "bytes",
-    "1": "ratio",
-}
-_ANNOTATION = re.compile(r"\{[^}]*\}")
-_INVALID = re.compile(r"[^a-zA-Z0-9_:]")
-_INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+# The translation itself lives in contract/translation.py (one concern per module); it is
+# re-exported here, where every caller has always found it.
+prometheus_label = translation.prometheus_label
 
 
 def prometheus_name(name: str, unit: str, kind: Kind) -> str:
-    """Translate an OTel metric name to the Prometheus name the standard translation gives.
+    """Translate an OTel metric name to the name opentelemetry-exporter-prometheus gives.
 
     >>> prometheus_name("gen_ai.client.operation.duration", "s", Kind.HISTOGRAM)
     'gen_ai_client_operation_duration_seconds'
     >>> prometheus_name("gemini_slo.client.tokens", "{token}", Kind.COUNTER)
     'gemini_slo_client_tokens_total'
     """
-    base = _INVALID.sub("_", name)
-    unit_suffix = _UNIT_SUFFIXES.get(_ANNOTATION.sub("", unit).strip(), "")
-    if unit_suffix and not base.endswith("_" + unit_suffix):
-        base = f"{base}_{unit_suffix}"
-    if kind is Kind.COUNTER and not base.endswith("_total"):
-        base += "_total"
-    return base
-
-
-def prometheus_label(attribute: str) -> str:
-    """Translate an attribute key to its Prometheus label name (``gen_ai.x`` -> ``gen_ai_x``)."""
-    return _INVALID_LABEL.sub("_", attribute)
+    return translation.prometheus_name(name, unit, kind)
 
 
 def format_le(bound: float) -> str:

@@ -13,7 +13,7 @@ the line and the field path, e.g.
 
 The model, for the agent (gemini_slo_objective_* series, /api/slo) and the generators::
 
-    for workload in spec.workloads:               # Workload: .name .mode .models .labels
+    for workload in spec.workloads:               # Workload: .name .mode .models .labels .selectors
         for o in workload.objectives:             # Objective, in a stable order
             o.name        # stable id, the value of the ``objective`` label: "latency_p95"
             o.kind        # ObjectiveKind.LATENCY, .TTFT, .AVAILABILITY, ...
@@ -59,7 +59,7 @@ import enum
 import importlib.resources
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,7 @@ from gemini_slo.contract import agent_series, signals
 from gemini_slo.contract._spec_yaml import Field, SpecError, compose
 from gemini_slo.contract.alert_names import ALERT_NAMES, LABEL_BURN_WINDOW, LABEL_SEVERITY, Severity
 from gemini_slo.contract.durations import format_duration
+from gemini_slo.contract.selectors import Selector, parse_selectors
 from gemini_slo.contract.signals import Mode
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "Notify",
     "Objective",
     "ObjectiveKind",
+    "Selector",
     "SloSpec",
     "SpecError",
     "Unit",
@@ -240,6 +242,9 @@ class Workload:
     models: tuple[str, ...]
     objectives: tuple[Objective, ...]
     labels: tuple[tuple[str, str], ...] = ()
+    #: Which foreign series (without gemini_slo.workload) are this workload's, in order
+    #: (contract/selectors.py).
+    selectors: tuple[Selector, ...] = ()
 
     def objective(self, name: str) -> Objective:
         """The objective called ``name``; KeyError when there is none."""
@@ -373,6 +378,17 @@ class SloSpec:
         """The workloads in one mode."""
         return tuple(w for w in self.workloads if w.mode is mode)
 
+    # ---- workload selectors (contract/selectors.py) ----------------------------------
+
+    def match_workload(
+        self, resource: Mapping[str, str], attributes: Mapping[str, str]
+    ) -> Workload | None:
+        """The first workload (spec order) one of whose selectors matches, or None."""
+        for w in self.workloads:
+            if any(sel.matches(resource, attributes) for sel in w.selectors):
+                return w
+        return None
+
 
 # ======================================================================================
 # Loading
@@ -427,6 +443,7 @@ def parse_spec(text: str, source: str = "slo.yaml") -> SloSpec:
         top["workloads"].fail("expected at least one workload")
     workloads: list[Workload] = []
     seen: dict[str, Field] = {}
+    selectors: dict[Selector, str] = {}
     for item in items:
         workload = _workload(item)
         if workload.name in seen:
@@ -434,6 +451,13 @@ def parse_spec(text: str, source: str = "slo.yaml") -> SloSpec:
                 f"duplicate workload name {workload.name!r} (first on line {seen[workload.name].line})"
             )
         seen[workload.name] = item
+        for i, selector in enumerate(workload.selectors):
+            if selector in selectors:
+                # First match wins: the same selector later could never match.
+                item.mapping(_WORKLOAD_FIELDS)["select"].sequence()[i].fail(
+                    f"the same selector as workload {selectors[selector]!r}'s, which wins"
+                )
+            selectors[selector] = workload.name
         workloads.append(workload)
     return SloSpec(
         version=version,
@@ -539,8 +563,11 @@ def _notify(f: Field) -> Notify:
     )
 
 
+_WORKLOAD_FIELDS = ("name", "mode", "models", "labels", "objectives", "select")
+
+
 def _workload(f: Field) -> Workload:
-    fields = f.mapping(("name", "mode", "models", "labels", "objectives"), ("name", "mode"))
+    fields = f.mapping(_WORKLOAD_FIELDS, ("name", "mode"))
     name = fields["name"].string(
         _NAME, "a workload name of lowercase letters, digits, '-' and '_' (at most 40)"
     )
@@ -559,8 +586,14 @@ def _workload(f: Field) -> Workload:
             models.append(model)
     labels = _labels(fields["labels"]) if "labels" in fields else ()
     objectives = _objectives(fields.get("objectives"), mode)
+    selectors = parse_selectors(fields["select"]) if "select" in fields else ()
     return Workload(
-        name=name, mode=mode, models=tuple(models), objectives=objectives, labels=labels
+        name=name,
+        mode=mode,
+        models=tuple(models),
+        objectives=objectives,
+        labels=labels,
+        selectors=selectors,
     )
 
 

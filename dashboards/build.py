@@ -16,6 +16,7 @@ from gemini_slo.contract.signals import Mode
 from gemini_slo.contract.spec import SloSpec, format_duration
 from gemini_slo.dashboards import latency, overview, throughput
 from gemini_slo.dashboards.common import (
+    JOB_VAR,
     MODEL_VAR,
     PROVISIONED_DATASOURCE_NAME,
     PROVISIONED_DATASOURCE_UID,
@@ -109,10 +110,13 @@ def _panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])  # panels nested in collapsed rows
 
 
-def substitute(expr: str, workload: str, model: str = ".*", rate_interval: str = "1m") -> str:
+def substitute(
+    expr: str, workload: str, model: str = ".*", rate_interval: str = "1m", job: str = ".*"
+) -> str:
     """Replace the dashboards' template variables in a PromQL expression."""
     out = expr.replace("$__rate_interval", rate_interval)
     out = re.sub(rf"\$\{{?{WORKLOAD_VAR}\}}?", workload, out)
+    out = re.sub(rf"\$\{{?{JOB_VAR}\}}?", job, out)
     return re.sub(rf"\$\{{?{MODEL_VAR}\}}?", model, out)
 
 

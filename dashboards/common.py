@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gemini_slo.contract import promql
 from gemini_slo.contract import signals as s
 from gemini_slo.contract.artifacts import GENERATED_BY
 from gemini_slo.contract.signals import Mode
@@ -27,6 +28,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 DATASOURCE_VAR = "datasource"
 WORKLOAD_VAR = "workload"
 MODEL_VAR = "model"
+JOB_VAR = "job"
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
 #: The uid of the datasource the provisioning file creates (the variable's default).
 PROVISIONED_DATASOURCE_UID = "gemini-slo-prometheus"
@@ -36,6 +38,9 @@ TAG = "gemini-slo"
 #: Matchers every query of a workload dashboard uses.
 WORKLOAD = f'{s.LABEL_WORKLOAD}=~"${WORKLOAD_VAR}"'
 MODEL = f'{s.LABEL_MODEL}=~"${MODEL_VAR}"'
+JOB = f'{promql.JOB}=~"${JOB_VAR}"'
+#: Matchers of every query of raw (not recorded) series: the workload and the job.
+RAW = f"{WORKLOAD},{JOB}"
 
 
 def legend(label: str) -> str:
@@ -118,30 +123,59 @@ def datasource_variable() -> db.DatasourceVariable:
     )
 
 
-def workload_variable(spec: SloSpec, mode: Mode | None) -> db.CustomVariable:
-    """The workloads of the spec (of one mode, or all), first one selected."""
+# ---- variables driven by labels ------------------------------------------------------
+# $workload and $model come from label_values() over the duration histogram, which both the
+# project's instrumentation and every OpenTelemetry GenAI emitter send (a foreign series
+# gets its workload from the spec's selectors, see docs/official-instrumentation.md); the
+# spec's first workload of the mode is the default. $job selects the scrape job (the agent,
+# or each app behind an OpenTelemetry Collector) in every query of raw series; recorded SLO
+# series are summed over jobs by the rules and are selected by workload only.
+
+#: The series the label-driven variables read: the duration histogram's count.
+VARIABLE_SOURCE = f"{s.OPERATION_DURATION.prometheus}_count"
+
+
+def _query_variable(name: str, label: str, query: str) -> db.QueryVariable:
+    return (
+        db.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def job_variable() -> db.QueryVariable:
+    """The scrape jobs that send the duration histogram; All (any job, or none) by default."""
+    return (
+        _query_variable(JOB_VAR, "Job", f"label_values({VARIABLE_SOURCE}, {promql.JOB})")
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dm.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def workload_variable(spec: SloSpec, mode: Mode | None) -> db.QueryVariable:
+    """The workloads seen in the duration histogram (of one mode, or all); the spec's
+    first one of the mode selected by default."""
     names = [w.name for w in spec.workloads if mode is None or w.mode is mode]
     first = names[0] if names else ""
+    matchers = [JOB] + ([f'{s.LABEL_MODE}="{mode.value}"'] if mode is not None else [])
+    query = f"label_values({promql.sel(VARIABLE_SOURCE, *matchers)}, {s.LABEL_WORKLOAD})"
     return (
-        db.CustomVariable(WORKLOAD_VAR)
-        .label("Workload")
-        .values(",".join(names))
+        _query_variable(WORKLOAD_VAR, "Workload", query)
         .current(dm.VariableOption(selected=True, text=first, value=first))
         .multi(False)
     )
 
 
 def model_variable() -> db.QueryVariable:
-    """The models the selected workload called, from the calls counter; All by default."""
-    calls = s.CALLS.prometheus
-    query = f"label_values({calls}{{{WORKLOAD}}}, {s.LABEL_MODEL})"
+    """The models the selected workload called, from the duration histogram; All by default."""
+    query = f"label_values({promql.sel(VARIABLE_SOURCE, WORKLOAD, JOB)}, {s.LABEL_MODEL})"
     return (
-        db.QueryVariable(MODEL_VAR)
-        .label("Model")
-        .datasource(DATASOURCE)
-        .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        _query_variable(MODEL_VAR, "Model", query)
         .multi(True)
         .include_all(True)
         .all_value(".*")

@@ -19,13 +19,14 @@ from gemini_slo.dashboards import panels as p
 from gemini_slo.dashboards.common import (
     GREEN,
     MODEL,
+    RAW,
     RED,
-    WORKLOAD,
     YELLOW,
     Grid,
     Query,
     ceiling,
     datasource_variable,
+    job_variable,
     legend,
     model_variable,
     new_dashboard,
@@ -51,7 +52,7 @@ def build(spec: SloSpec) -> Dashboard:
         "Interactive (latency-mode) Gemini workloads: tail latency, time to first token, "
         "SLO compliance and burn rates, queueing and shedding.",
     )
-    d.with_variable(datasource_variable()).with_variable(
+    d.with_variable(datasource_variable()).with_variable(job_variable()).with_variable(
         workload_variable(spec, Mode.LATENCY)
     ).with_variable(model_variable())
     g = Grid(d)
@@ -119,6 +120,7 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=24,
     )
+    g.add(p.unbucketed_panel(), w=24, h=4)
 
     g.row("Latency")
     latency_line = common_threshold(spec, mode, ObjectiveKind.LATENCY)
@@ -237,7 +239,7 @@ def build(spec: SloSpec) -> Dashboard:
             "Queue depth",
             [
                 Query(
-                    f"{q.by(s.LABEL_QUEUE)} ({q.sel(q.QUEUE_DEPTH, WORKLOAD)})",
+                    f"{q.by(s.LABEL_QUEUE)} ({q.sel(q.QUEUE_DEPTH, RAW)})",
                     legend(s.LABEL_QUEUE),
                 )
             ],

@@ -18,14 +18,15 @@ from gemini_slo.dashboards.common import (
     GREEN,
     MODEL,
     RATE,
+    RAW,
     RED,
-    WORKLOAD,
     YELLOW,
     Grid,
     Query,
     ceiling,
     datasource_variable,
     floor,
+    job_variable,
     legend,
     model_variable,
     new_dashboard,
@@ -51,7 +52,7 @@ def build(spec: SloSpec) -> Dashboard:
         "Batch (throughput-mode) Gemini workloads: sustained tokens/s, utilization, cost "
         "per token, 429s and the error budget.",
     )
-    d.with_variable(datasource_variable()).with_variable(
+    d.with_variable(datasource_variable()).with_variable(job_variable()).with_variable(
         workload_variable(spec, Mode.THROUGHPUT)
     ).with_variable(model_variable())
     g = Grid(d)
@@ -94,7 +95,7 @@ def build(spec: SloSpec) -> Dashboard:
             "Tokens by type",
             [
                 Query(
-                    q.rate_sum(q.TOKENS, RATE, WORKLOAD, MODEL, labels=(s.LABEL_TOKEN_TYPE,)),
+                    q.rate_sum(q.TOKENS, RATE, RAW, MODEL, labels=(s.LABEL_TOKEN_TYPE,)),
                     legend(s.LABEL_TOKEN_TYPE),
                 )
             ],
@@ -111,7 +112,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(
                     q.rate_sum(
-                        q.TOKENS, RATE, WORKLOAD, MODEL, q.GENERATED_TOKENS, labels=(s.LABEL_MODEL,)
+                        q.TOKENS, RATE, RAW, MODEL, q.GENERATED_TOKENS, labels=(s.LABEL_MODEL,)
                     ),
                     legend(s.LABEL_MODEL),
                 )
@@ -128,8 +129,8 @@ def build(spec: SloSpec) -> Dashboard:
         timeseries_panel(
             "Requests in flight and concurrency limit",
             [
-                Query(f"{q.by()} ({q.sel(q.IN_FLIGHT, WORKLOAD, MODEL)})", "in flight"),
-                Query(f"{q.by()} ({q.sel(q.CONCURRENCY_LIMIT, WORKLOAD)})", "limit"),
+                Query(f"{q.by()} ({q.sel(q.IN_FLIGHT, RAW, MODEL)})", "in flight"),
+                Query(f"{q.by()} ({q.sel(q.CONCURRENCY_LIMIT, RAW)})", "limit"),
             ],
             "short",
             "Calls sent and not finished, against the workload's concurrency limit.",
@@ -186,7 +187,7 @@ def build(spec: SloSpec) -> Dashboard:
             [
                 Query(p.recorded(n.COST_PER_HOUR, "1h"), f"total ({w1h})"),
                 Query(
-                    f"{q.cost_per_hour(f'{WORKLOAD},{MODEL}', RATE, labels=(s.LABEL_MODEL,))}",
+                    f"{q.cost_per_hour(f'{RAW},{MODEL}', RATE, labels=(s.LABEL_MODEL,))}",
                     legend(s.LABEL_MODEL),
                 ),
             ],
@@ -214,7 +215,7 @@ def build(spec: SloSpec) -> Dashboard:
             "Unpriced calls per model",
             [
                 Query(
-                    q.unpriced_share(f"{WORKLOAD},{MODEL}", RATE, labels=(s.LABEL_MODEL,)),
+                    q.unpriced_share(f"{RAW},{MODEL}", RATE, labels=(s.LABEL_MODEL,)),
                     legend(s.LABEL_MODEL),
                 )
             ],

@@ -19,6 +19,7 @@ from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._values import Usage
 from gemini_slo.instrumentation.admission import AdmissionQueue, QueueRejected
 from gemini_slo.instrumentation.config import Settings, configure, flush, shutdown
+from gemini_slo.instrumentation.views import otel_views
 
 # The public exception types report this package as their home, so that error.type reads
 # 'gemini_slo.instrumentation.QueueRejected' rather than a private module path.
@@ -41,6 +42,7 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "observe",
+    "otel_views",
     "outcomes",
     "shutdown",
     "signals",

@@ -72,6 +72,7 @@ AGENT_ONLY_SERIES: tuple[str, ...] = (
     agent_series.AGENT_OBJECTIVE_THRESHOLD,
     agent_series.AGENT_OBJECTIVE_MET,
     agent_series.AGENT_ERROR_BUDGET_REMAINING,
+    agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED,
     agent_series.ADVICE_MODE,
     agent_series.ADVICE_SCORE,
     agent_series.ADVICE_MISMATCH,

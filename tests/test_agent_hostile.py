@@ -34,8 +34,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 EXE = str(Path(sys.executable).with_name("gemini-slo"))
 ATTRS = {signals.ATTR_WORKLOAD: "chat", signals.ATTR_MODE: "latency"}
-#: What "keeps answering" means: a health probe's answer, while the agent works.
-ANSWER_WITHIN_S = 0.5
+#: What "keeps answering" means: a health probe's slowest answer is a small share of the
+#: export it overlapped (a blocked loop answers only after the export: a share near 1).
+#: A share, not seconds: on a loaded 2-core box the decoding thread and the probe share
+#: the GIL, and a fixed half second was missed by a few hundredths with nothing wrong.
+ANSWER_SHARE_OF_EXPORT = 0.25
 
 
 def free_port() -> int:
@@ -255,7 +258,7 @@ def _json_export(points: int, workload: str) -> bytes:
 
 def test_a_request_that_takes_seconds_leaves_health_and_metrics_answering() -> None:
     """With the JSON limits raised, an export whose decoding takes seconds is in flight;
-    /healthz, /readyz and /metrics answer well under a second meanwhile (they used to
+    /healthz, /readyz and /metrics answer in a quarter of its time at most meanwhile (they used to
     wait for it: decoding ran on the event loop), and the export then succeeds."""
     body = _json_export(12_000, "slow")  # 384,000 JSON values
     with running_agent(max_json_values=10_000_000, max_series_per_metric=20_000) as agent:
@@ -280,7 +283,9 @@ def test_a_request_that_takes_seconds_leaves_health_and_metrics_answering() -> N
         )
         assert probe.answers >= 3 * len(urls)
         for url, slowest in probe.slowest.items():
-            assert slowest < ANSWER_WITHIN_S, f"{url}: {slowest:.2f} s during a {took:.1f} s export"
+            assert slowest < ANSWER_SHARE_OF_EXPORT * took, (
+                f"{url}: {slowest:.2f} s during a {took:.1f} s export"
+            )
     with running_agent() as agent:
         started = time.perf_counter()
         status, answer, _ = post_otlp(

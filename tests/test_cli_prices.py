@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gemini_slo.cli import main as cli
+from gemini_slo.cli import prices
 from gemini_slo.instrumentation import Usage
 from gemini_slo.instrumentation.pricing import default_table
 
 
+def main(argv: list[str]) -> int:
+    """``gemini-slo prices ARGV`` in-process (without main's process-wide logging setup,
+    which would bind the logger to this test's captured stderr)."""
+    parser = argparse.ArgumentParser(prog="gemini-slo prices")
+    prices.add_arguments(parser)
+    return prices.run(parser.parse_args(argv))
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Run the command in-process; its exit status and stdout."""
-    code = cli.main(["prices", *argv])
+    code = main(argv)
     return code, capsys.readouterr().out
 
 
@@ -116,9 +125,9 @@ def test_tier_not_offered_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
     code, out = run(["gemini-embedding-001", "--input", "10", "--tier", "priority"], capsys)
     assert code == 1
     assert "gemini-embedding-001 (priority): unpriced" in out
-    assert cli.main(["prices", "--input", "10", "--cached", "11"]) == 2
+    assert main(["--input", "10", "--cached", "11"]) == 2
     assert "cannot exceed --input" in capsys.readouterr().err
     bad = tmp_path / "prices.yaml"
     bad.write_text("models: {}\n")
-    assert cli.main(["prices", "--pricing", str(bad)]) == 2
+    assert main(["--pricing", str(bad)]) == 2
     assert "version: gemini-slo/pricing/v1" in capsys.readouterr().err

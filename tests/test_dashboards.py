@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import yaml
 from gemini_slo.contract import agent_series, signals
-from gemini_slo.contract.spec import SloSpec, default_spec_path, load_spec, parse_spec
+from gemini_slo.contract.spec import (
+    ObjectiveKind,
+    SloSpec,
+    default_spec_path,
+    load_spec,
+    parse_spec,
+)
 from gemini_slo.dashboards.build import PanelQuery, dashboards, provisioning, queries, substitute
 
 GOLDEN_SPEC = Path(__file__).parent / "golden" / "minimal" / "slo.yaml"
@@ -78,17 +84,32 @@ def test_structure(models: dict[str, dict[str, Any]], name: str) -> None:
 
 
 def test_variables(models: dict[str, dict[str, Any]]) -> None:
-    """Mode dashboards have datasource, workload and model variables; the overview a datasource."""
+    """Mode dashboards have datasource, job, workload and model variables; the overview a
+    datasource. Workload and model come from label_values over the duration histogram (which
+    the official instrumentation sends too), the spec's first workload the default."""
     for name, expected in [
-        ("latency.json", ["datasource", "workload", "model"]),
-        ("throughput.json", ["datasource", "workload", "model"]),
+        ("latency.json", ["datasource", "job", "workload", "model"]),
+        ("throughput.json", ["datasource", "job", "workload", "model"]),
         ("overview.json", ["datasource"]),
     ]:
         variables = models[name]["templating"]["list"]
         assert [v["name"] for v in variables] == expected
-    latency_workloads = models["latency.json"]["templating"]["list"][1]
-    assert latency_workloads["query"] == "chat"
-    assert models["throughput.json"]["templating"]["list"][1]["query"] == "batch"
+    for name, mode, first in [
+        ("latency.json", "latency", "chat"),
+        ("throughput.json", "throughput", "batch"),
+    ]:
+        job, workload, model = models[name]["templating"]["list"][1:]
+        source = "gen_ai_client_operation_duration_seconds_count"
+        assert job["query"]["query"] == f"label_values({source}, job)"
+        assert job["current"]["value"] == "$__all" and job["allValue"] == ".*"
+        assert workload["query"]["query"] == (
+            f'label_values({source}{{job=~"$job",gemini_slo_mode="{mode}"}}, gemini_slo_workload)'
+        )
+        assert workload["current"]["value"] == first
+        assert model["query"]["query"] == (
+            f'label_values({source}{{gemini_slo_workload=~"$workload",job=~"$job"}}, '
+            "gen_ai_request_model)"
+        )
 
 
 def test_units_and_thresholds_from_the_spec(models: dict[str, dict[str, Any]]) -> None:
@@ -196,6 +217,11 @@ def _extra_series(spec: SloSpec, steps: int) -> list[dict[str, str]]:
         out.append({"series": f"{agent_series.ADVICE_MODE}{{{verdict}}}", "values": f"1+0x{steps}"})
         for metric in (agent_series.ADVICE_SCORE, agent_series.ADVICE_MISMATCH):
             out.append({"series": f"{metric}{{{workload}}}", "values": f"0+0x{steps}"})
+        for o in w.objectives:  # the agent's bucket check of histogram objectives
+            if o.kind in (ObjectiveKind.LATENCY, ObjectiveKind.TTFT):
+                labels = f'{base},objective="{o.name}"'
+                unbucketed = agent_series.AGENT_OBJECTIVE_THRESHOLD_UNBUCKETED
+                out.append({"series": f"{unbucketed}{{{labels}}}", "values": f"0+0x{steps}"})
     return out
 
 
