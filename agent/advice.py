@@ -223,7 +223,8 @@ def _cost_what_ifs(t: Traffic, prices: PriceTable | None) -> tuple[dict[str, Any
         }
     ]
     for tier, factor in sorted(prices.service_tiers.items()):
-        if tier in _STANDARD_TIERS or factor == 1:
+        # A what-if is a saving: a mode that costs more (priority) is no option to save.
+        if tier in _STANDARD_TIERS or factor >= 1:
             continue
         f = float(factor)
         out.append(

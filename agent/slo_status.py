@@ -34,6 +34,7 @@ from gemini_slo.agent.exponential import ExpHistogram
 from gemini_slo.agent.store import Store
 from gemini_slo.agent.windows import percentile_or_nan
 from gemini_slo.contract import agent_series, signals
+from gemini_slo.contract.alert_names import UNPRICED_SHARE_MAX
 from gemini_slo.contract.durations import parse_duration
 from gemini_slo.contract.signals import Kind, Mode, Outcome
 from gemini_slo.contract.spec import Objective, ObjectiveKind, SloSpec, Workload
@@ -50,10 +51,14 @@ STATE_NO_TRAFFIC = "no traffic"  # the workload is idle: neither met nor failed
 #: The incoming histogram has no bucket boundary at the objective's threshold and the agent
 #: cannot measure it otherwise: the SLI cannot be counted (agent/bucketing.py).
 STATE_UNBUCKETED = UNBUCKETED
+#: A cost objective while more than alert_names.UNPRICED_SHARE_MAX of the calls are unpriced:
+#: those calls cost $0, so the objective is neither met nor failed (never met by $0).
+STATE_UNPRICED = "unpriced calls"
 
 _CALLS = signals.CALLS.name
 _TOKENS = signals.TOKENS.name
 _COST = signals.COST.name
+_UNPRICED = signals.UNPRICED_CALLS.name
 _DURATION = signals.OPERATION_DURATION_EXPONENTIAL.name
 _TTFT = signals.TIME_TO_FIRST_CHUNK_EXPONENTIAL.name
 
@@ -179,6 +184,28 @@ class SloStatus:
         if tokens <= 0:
             return math.nan
         return self._counter(_COST, workload, window) / tokens * 1e6
+
+    def unpriced(self, workload: str, window: str | None) -> dict[str, float]:
+        """Share of the workload's calls that were unpriced, per request model (models
+        with none left out); empty without calls."""
+        total = self._counter(_CALLS, workload, window)
+        if total <= 0:
+            return {}
+        windows = self.store.windows
+        by_model: dict[str, float] = {}
+        with self.store.lock:
+            for key in windows.counter_keys():
+                if key[0] == _UNPRICED and key[1] == workload:
+                    n = windows.counter(key, window)
+                    if n > 0:
+                        by_model[key[3]] = by_model.get(key[3], 0.0) + n / total
+        return dict(sorted(by_model.items(), key=lambda kv: -kv[1]))
+
+    def cost_unjudged(self, workload: Workload, objective: Objective, window: str | None) -> bool:
+        """True for a cost objective while too many calls are unpriced to judge it."""
+        if objective.kind is not ObjectiveKind.COST_PER_MILLION_TOKENS:
+            return False
+        return sum(self.unpriced(workload.name, window).values()) > UNPRICED_SHARE_MAX
 
     def utilization(self, workload: str) -> float:
         """Current in-flight / concurrency limit, summed over instances; NaN if unknown."""
@@ -309,7 +336,9 @@ class SloStatus:
                     agent_series.AGENT_OBJECTIVE_THRESHOLD, labels, objective.threshold
                 )
                 value = self.current(workload, objective, active)
-                if not math.isnan(value):
+                if not math.isnan(value) and not self.cost_unjudged(
+                    workload, objective, self.window
+                ):
                     families[agent_series.AGENT_OBJECTIVE_MET].add_sample(
                         agent_series.AGENT_OBJECTIVE_MET, labels, float(objective.is_met(value))
                     )
@@ -355,14 +384,21 @@ class SloStatus:
                 for w in agent_series.AGENT_WINDOWS
             }
             out["cost_per_million_tokens"] = _finite(self.cost_per_million(name, window))
+        unpriced = self.unpriced(name, window)
+        out["unpriced"] = {"share": sum(unpriced.values()), "models": unpriced}
         out["utilization"] = _finite(self.utilization(name))
         objectives = []
         for objective in workload.objectives:
             value = self.current(workload, objective, active)
             met = None if math.isnan(value) else objective.is_met(value)
             bucketed = threshold_bucketed(self.store, name, objective)
+            unjudged = active and self.cost_unjudged(workload, objective, window)
+            if unjudged:
+                met = None
             if not active:
                 state = STATE_NO_TRAFFIC
+            elif unjudged:
+                state = STATE_UNPRICED
             elif met is None:
                 state = STATE_UNBUCKETED if bucketed is False else STATE_NO_DATA
             else:

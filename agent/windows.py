@@ -37,11 +37,12 @@ COUNTER_METRICS: dict[str, str | None] = {
     signals.CALLS.name: signals.ATTR_OUTCOME,
     signals.TOKENS.name: signals.ATTR_TOKEN_TYPE,
     signals.COST.name: None,
+    signals.UNPRICED_CALLS.name: signals.ATTR_REQUEST_MODEL,  # by model: status names the model
 }
 
 #: (OTel metric name, workload, mode, request model)
 GroupKey = tuple[str, str, str, str]
-#: (OTel metric name, workload, mode, sub-key value: outcome, token type or "")
+#: (OTel metric name, workload, mode, sub-key value: outcome, token type, model or "")
 CounterKey = tuple[str, str, str, str]
 
 

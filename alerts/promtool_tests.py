@@ -127,6 +127,9 @@ def _scenario(workload: Workload, alert: str, step: float) -> Scenario:
             ceiling = objective(ObjectiveKind.COST_PER_MILLION_TOKENS).threshold
             cost = tr.cost_rate(workload, 2.0, healthy.output_tokens_per_s)
             return Scenario(healthy.but(cost_per_s=cost), 2 * ceiling)
+        case n.UNPRICED_CALLS:
+            # Unpriced calls are a share of the ok calls (a failed call has no usage to price).
+            return Scenario(healthy.but(unpriced_share=0.25), 0.25 * healthy.ok_share)
         case n.RATE_LIMIT_STORM:
             return Scenario(healthy.but(failed={Outcome.RATE_LIMITED: 0.5}), 0.5)
         case n.STALLED:

@@ -271,6 +271,13 @@ def recording_group(spec: SloSpec, workload: Workload) -> Group:
                 "labels": mode_label,
             }
         )
+        rules.append(
+            {
+                "record": n.windowed(n.UNPRICED_SHARE, "1h"),
+                "expr": q.unpriced_share(where, win(HOUR)),
+                "labels": mode_label,
+            }
+        )
     if workload.batch is not None:
         from gemini_slo.alerts.batch_rules import batch_recording_rules  # built on this module
 
@@ -510,6 +517,26 @@ def _threshold_rule(spec: SloSpec, workload: Workload, o: Objective) -> Rule | N
             return None
 
 
+def _unpriced_rule(spec: SloSpec, workload: Workload, o: Objective) -> Rule:
+    """A ticket when a share of the calls of a workload with a cost objective is unpriced:
+    those calls cost $0 in the counter, so the objective would be met by calls nobody priced."""
+    share = q.sel(n.windowed(n.UNPRICED_SHARE, "1h"), workload_matcher(workload))
+    limit = n.UNPRICED_SHARE_MAX
+    return _alert(
+        spec,
+        workload,
+        n.UNPRICED_CALLS,
+        expr=f"{share} > {_num(limit)}",
+        hold=COST_HOLD,
+        objective=o,
+        summary=f"{workload.name}: calls the price table cannot price (cost objective not judged)",
+        description=f"{{{{ $value | humanizePercentage }}}} of calls over the last "
+        f"{format_duration(spec.alerting.window(HOUR))} went to a model (or service tier) the "
+        f"price table does not know (more than {_pct(limit)}): they cost $0, so the cost per 1M "
+        f"tokens ({o.summary}) is understated. `gemini-slo status` names the model.",
+    )
+
+
 def alerting_group(spec: SloSpec, workload: Workload) -> Group:
     """All alerting rules of one workload."""
     rules: list[Rule] = []
@@ -521,6 +548,8 @@ def alerting_group(spec: SloSpec, workload: Workload) -> Group:
             rule = _threshold_rule(spec, workload, o)
             if rule is not None:
                 rules.append(rule)
+            if o.kind is ObjectiveKind.COST_PER_MILLION_TOKENS:
+                rules.append(_unpriced_rule(spec, workload, o))
     if workload.batch is not None:
         from gemini_slo.alerts.batch_rules import batch_alert_rules  # built on this module
 

@@ -172,6 +172,25 @@ ENTRIES: dict[str, Entry] = {
             "Use the Batch API or flex tier (50% price) for work that tolerates it.",
         ),
     ),
+    n.UNPRICED_CALLS: Entry(
+        f"More than {n.UNPRICED_SHARE_MAX:.0%} of the workload's calls over the last hour went "
+        "to a model (or a "
+        "service tier) the price table does not know. Those calls are counted in "
+        "`gemini_slo_client_cost_unpriced_calls_total` and cost $0, so the cost objective "
+        "looks met by calls nobody priced.",
+        (
+            "`gemini-slo status`: the share of unpriced calls per model.",
+            "Throughput dashboard, Cost row: unpriced calls per model.",
+            "The app's log: one warning per unpriced model names it.",
+            "`gemini-slo prices MODEL`: whether (and as what) the table prices it.",
+        ),
+        (
+            "A new model or a non-text product (TTS, image, live audio): add its prices to a "
+            "price file and point `GEMINI_SLO_PRICING` (or `configure(pricing=...)`) at it.",
+            "A misspelt model name: fix it in the app.",
+            "A service tier a model does not offer (priority for embeddings): drop the tier.",
+        ),
+    ),
     n.UTILIZATION_LOW: Entry(
         "The workload keeps its concurrency limit mostly idle while it has work: "
         "throughput-mode workloads should run hot (80-90%); idle capacity is wasted money "

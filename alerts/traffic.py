@@ -61,6 +61,7 @@ class Traffic:
     output_tokens_per_s: float = 0.0
     input_tokens_per_s: float = 0.0
     cost_per_s: float = 0.0
+    unpriced_share: float = 0.0  # share of ok calls to a model the price table does not know
 
     def but(self, **changes: Any) -> Traffic:
         """A copy with some fields changed."""
@@ -231,6 +232,9 @@ def input_series(workload: Workload, phases: Sequence[Phase], step: float) -> li
             )
     if any(t.cost_per_s for t in traffics):
         add(q.COST, base, lambda t: t.cost_per_s)
+    # The instrumentation writes the unpriced counter beside the cost counter, zero or not.
+    if any(t.cost_per_s or t.unpriced_share for t in traffics):
+        add(q.UNPRICED, base, lambda t: t.calls_per_s * t.ok_share * t.unpriced_share)
     add(q.IN_FLIGHT, base, lambda t: t.in_flight, counter=False)
     add(q.CONCURRENCY_LIMIT, _short_labels(workload), lambda t: LIMIT, counter=False)
     return out

@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "gemini_slo.cli.advise",
         "which mode each workload really is, objectives to start from",
     ),
+    "prices": ("gemini_slo.cli.prices", "the price table, and what a given usage costs"),
     "generate": ("gemini_slo.cli.generate", "generate rules, routes and dashboards from slo.yaml"),
     "load": ("gemini_slo.cli.load", "run a reference latency or throughput load"),
     "demo": ("gemini_slo.cli.demo", "run the whole stack on the example spec"),

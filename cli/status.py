@@ -8,7 +8,9 @@ Reads ``GET /api/slo`` and prints one table per workload (objective, target, cur
 value over the agent's 5-minute window, met, error budget left over the agent's lifetime).
 A workload without traffic reads "no traffic": neither met nor failed. A latency or TTFT
 objective whose incoming histogram has no bucket at its threshold reads "no bucket at the
-threshold" (a foreign emitter without ``otel_views``): its SLI cannot be counted.
+threshold" (a foreign emitter without ``otel_views``): its SLI cannot be counted. Calls the
+price table could not price are named per model ("12% of calls unpriced for model X"), and
+a cost objective reads "unpriced calls" (neither met nor failed) while they are too many.
 Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
 with ``--check``, 1 when a measured objective is not met (never for an idle workload).
 """
@@ -117,6 +119,13 @@ def render(status: dict[str, Any], console: Console) -> None:
                 _fmt(o.get("error_budget_remaining"), "ratio"),
             )
         console.print(table)
+        unpriced = workload.get("unpriced") or {}
+        for model, share in (unpriced.get("models") or {}).items():
+            console.print(
+                f"[yellow]{_fmt(share, 'ratio')} of calls unpriced for model {model}[/] "
+                "(not in the price table: they cost $0; see `gemini-slo prices`)",
+                highlight=False,
+            )
 
 
 @reports_errors("status")

@@ -37,6 +37,9 @@ HEADROOM_LOW = f"{PREFIX}HeadroomLow"
 # Throughput mode (batch): tickets; pages for a stall and a fast error-budget burn.
 TOKEN_THROUGHPUT_LOW = f"{PREFIX}TokenThroughputLow"
 COST_HIGH = f"{PREFIX}CostPerTokenHigh"
+#: A share of the calls of a workload with a cost objective is unpriced (a model the price
+#: table does not know): the cost objective would be met by $0.
+UNPRICED_CALLS = f"{PREFIX}UnpricedCalls"
 UTILIZATION_LOW = f"{PREFIX}UtilizationLow"
 RATE_LIMIT_STORM = f"{PREFIX}RateLimitStorm"
 ERROR_BUDGET_BURN = f"{PREFIX}ErrorBudgetBurn"
@@ -57,6 +60,7 @@ ALERT_SEVERITIES: dict[str, Severity] = {
     HEADROOM_LOW: Severity.WARNING,
     TOKEN_THROUGHPUT_LOW: Severity.WARNING,
     COST_HIGH: Severity.WARNING,
+    UNPRICED_CALLS: Severity.WARNING,
     UTILIZATION_LOW: Severity.WARNING,
     RATE_LIMIT_STORM: Severity.WARNING,
     ERROR_BUDGET_BURN: Severity.CRITICAL,
@@ -100,6 +104,11 @@ TOKENS_GENERATED_RATE = "gemini_slo:tokens_generated:rate{window}"
 COST_PER_MILLION_TOKENS = "gemini_slo:cost_usd_per_million_tokens:rate{window}"
 #: USD per hour over a window; labels workload, mode.
 COST_PER_HOUR = "gemini_slo:cost_usd_per_hour:rate{window}"
+#: Share of calls the price table could not price over a window; labels workload, mode.
+UNPRICED_SHARE = "gemini_slo:unpriced_calls:ratio_rate{window}"
+#: The share of unpriced calls above which UNPRICED_CALLS raises its ticket: above it the
+#: cost per 1M tokens is understated by more than the table's own rounding could explain.
+UNPRICED_SHARE_MAX = 0.01
 #: Requests in flight summed over instances, instant; labels workload, mode.
 REQUESTS_IN_FLIGHT = "gemini_slo:requests_in_flight:sum"
 #: Requests in flight / concurrency limit, instant; labels workload, mode.

@@ -26,6 +26,7 @@ QUEUE_WAIT = s.QUEUE_WAIT.prometheus
 CALLS = s.CALLS.prometheus
 TOKENS = s.TOKENS.prometheus
 COST = s.COST.prometheus
+UNPRICED = s.UNPRICED_CALLS.prometheus
 IN_FLIGHT = s.REQUESTS_IN_FLIGHT.prometheus
 CONCURRENCY_LIMIT = s.CONCURRENCY_LIMIT.prometheus
 QUEUE_DEPTH = s.QUEUE_DEPTH.prometheus
@@ -164,6 +165,12 @@ def cost_per_million_tokens(where: str, window: str, labels: tuple[str, ...] = (
 def cost_per_hour(where: str, window: str, labels: tuple[str, ...] = ()) -> str:
     """USD per hour."""
     return f"{rate_sum(COST, window, where, labels=labels)} * 3600"
+
+
+def unpriced_share(where: str, window: str, labels: tuple[str, ...] = ()) -> str:
+    """Share of calls the price table could not price (they cost $0 in the cost counter)."""
+    unpriced = rate_sum(UNPRICED, window, where, labels=labels)
+    return f"{unpriced}\n/\n{rate_sum(CALLS, window, where, labels=labels)}"
 
 
 def utilization(where: str) -> str:

@@ -198,6 +198,36 @@ def build(spec: SloSpec) -> Dashboard:
         ),
         w=9,
     )
+    unpriced_max = n.UNPRICED_SHARE_MAX
+    g.add(
+        stat_panel(
+            f"Unpriced calls ({w1h})",
+            [Query(p.recorded(n.UNPRICED_SHARE, "1h"), legend(s.LABEL_WORKLOAD))],
+            "percentunit",
+            "Share of calls to a model (or service tier) the price table does not know: they "
+            "cost $0, so the cost panels understate the spend. Above "
+            f"{unpriced_max:.0%} a workload with a cost objective raises {n.UNPRICED_CALLS}.",
+            ceiling(unpriced_max),
+        ),
+        w=6,
+    )
+    g.add(
+        timeseries_panel(
+            "Unpriced calls per model",
+            [
+                Query(
+                    q.unpriced_share(f"{RAW},{MODEL}", RATE, labels=(s.LABEL_MODEL,)),
+                    legend(s.LABEL_MODEL),
+                )
+            ],
+            "percentunit",
+            "Which models the price table does not price (gemini-slo prices MODEL tells what "
+            "it knows); add them to a GEMINI_SLO_PRICING file.",
+            ceiling(unpriced_max),
+            minimum=0,
+        ),
+        w=18,
+    )
 
     g.row("Errors and error budget")
     g.add(

@@ -413,17 +413,21 @@ class Emulator:
         if delay > 0:
             await asyncio.sleep(delay)
         embeddings = []
+        prompt_tokens = 0
         for req in requests:
-            _, text = count_contents([req["content"]])
+            tokens, text = count_contents([req["content"]])
+            prompt_tokens += tokens
             dims = req.get("outputDimensionality") or model.embedding_dimensions
             # Deterministic in the text, so equal texts embed equally (cosine similarity 1).
             vec_rng = random.Random(f"embed:{text}")
             values = [vec_rng.gauss(0.0, 1.0) for _ in range(dims)]
             norm = sum(v * v for v in values) ** 0.5 or 1.0
             embeddings.append({"values": [round(v / norm, 6) for v in values]})
+        # The billed input, as the API reports it (the SDK reads usageMetadata of embeddings).
+        usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
         if batch:
-            return web.json_response({"embeddings": embeddings})
-        return web.json_response({"embedding": embeddings[0]})
+            return web.json_response({"embeddings": embeddings, "usageMetadata": usage})
+        return web.json_response({"embedding": embeddings[0], "usageMetadata": usage})
 
     def _model_json(self, model: ModelProfile) -> dict[str, Any]:
         out: dict[str, Any] = {

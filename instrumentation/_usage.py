@@ -8,7 +8,7 @@ A stream carries *cumulative* usage on its chunks: callers pass the last chunk, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from gemini_slo.instrumentation._values import Usage
 from google.genai import types
@@ -36,7 +36,25 @@ def is_response(obj: object) -> bool:
 def usage_of(response: Any) -> Usage | None:
     """The usage a response (or the final chunk of a stream) reports, or None."""
     metadata = getattr(response, "usage_metadata", None)
-    return None if metadata is None else usage_from(metadata)
+    if metadata is not None:
+        return usage_from(metadata)
+    return _embedding_usage(response)
+
+
+def _embedding_usage(response: Any) -> Usage | None:
+    """Vertex AI's embeddings report their input tokens per embedding
+    (``statistics.token_count``), not in ``usage_metadata``: their sum is the prompt."""
+    embeddings = getattr(response, "embeddings", None)
+    if not isinstance(embeddings, list):
+        return None
+    total, seen = 0, False
+    for embedding in embeddings:
+        count = getattr(getattr(embedding, "statistics", None), "token_count", None)
+        # A count: a non-negative whole number (not a bool, NaN, infinity or a fraction).
+        if _whole(count):
+            total += int(count)
+            seen = True
+    return Usage(total) if seen else None
 
 
 def usage_from(metadata: Any) -> Usage:
@@ -50,6 +68,12 @@ def usage_from(metadata: Any) -> Usage:
         _count(getattr(metadata, "cached_content_token_count", None)),
         _count(getattr(metadata, "tool_use_prompt_token_count", None)),
     )
+
+
+def _whole(value: object) -> TypeGuard[int | float]:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 <= value < 2**63 and value == int(value)
 
 
 def _count(value: Any) -> int:

@@ -19,7 +19,7 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for name in ("emulate", "agent", "status", "advise", "generate", "load", "demo"):
+    for name in ("emulate", "agent", "status", "advise", "prices", "generate", "load", "demo"):
         assert name in out
 
 
