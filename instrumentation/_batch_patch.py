@@ -13,21 +13,17 @@ the workload given to ``instrument`` and always in throughput mode.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from types import MethodType
 from typing import Any
 
 from gemini_slo.contract import signals as S
 from gemini_slo.instrumentation import _state
 from gemini_slo.instrumentation._batches import book_for, job_name, request_count, view_of
 from gemini_slo.instrumentation._call import Scope
+from gemini_slo.instrumentation._patching import MARK, MethodPatch
 from google.genai import batches as genai_batches
 
-_MARK = "__gemini_slo_original__"
 _NAMES = ("create", "get", "_list", "delete")
-_lock = threading.Lock()
-_class_originals: dict[tuple[type, str], Any] = {}
 
 
 def _provider(module: Any) -> str:
@@ -91,41 +87,18 @@ def _wrap(cls: type, name: str, original: Callable[..., Any], scope: Scope) -> C
     wrapper.__qualname__ = f"{cls.__qualname__}.{name}"
     wrapper.__doc__ = original.__doc__
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(wrapper, _MARK, original)
+    setattr(wrapper, MARK, original)
     return wrapper
+
+
+_PATCH = MethodPatch((genai_batches.Batches, genai_batches.AsyncBatches), _NAMES, _wrap)
 
 
 def instrument_batches(client: Any, scope: Scope) -> None:
     """Patch the batch classes (``client`` None) or one client's batch modules."""
-    with _lock:
-        if client is None:
-            for cls in (genai_batches.Batches, genai_batches.AsyncBatches):
-                for name in _NAMES:
-                    if (cls, name) in _class_originals:
-                        continue
-                    original = cls.__dict__[name]
-                    _class_originals[(cls, name)] = original
-                    setattr(cls, name, _wrap(cls, name, original, scope))
-            return
-        for module in (client.batches, client.aio.batches):
-            cls = type(module)
-            for name in _NAMES:
-                if name in vars(module):
-                    continue
-                original = _class_originals.get((cls, name)) or getattr(cls, name)
-                setattr(module, name, MethodType(_wrap(cls, name, original, scope), module))
+    _PATCH.install(None if client is None else (client.batches, client.aio.batches), scope)
 
 
 def uninstrument_batches(client: Any) -> None:
     """Undo :func:`instrument_batches`."""
-    with _lock:
-        if client is None:
-            for (cls, name), original in list(_class_originals.items()):
-                setattr(cls, name, original)
-                del _class_originals[(cls, name)]
-            return
-        for module in (client.batches, client.aio.batches):
-            for name in _NAMES:
-                bound = vars(module).get(name)
-                if bound is not None and hasattr(getattr(bound, "__func__", None), _MARK):
-                    delattr(module, name)
+    _PATCH.remove(None if client is None else (client.batches, client.aio.batches))

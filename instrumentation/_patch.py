@@ -17,10 +17,8 @@ workload and mode. Otherwise it records its own call under the workload and mode
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import MethodType
 from typing import Any
 
 from gemini_slo.contract import signals as S
@@ -28,6 +26,7 @@ from gemini_slo.instrumentation import _state
 from gemini_slo.instrumentation._batch_patch import instrument_batches, uninstrument_batches
 from gemini_slo.instrumentation._call import Call, Scope, service_tier
 from gemini_slo.instrumentation._classify import final_outcome, outcome_of
+from gemini_slo.instrumentation._patching import MARK, MethodPatch
 from gemini_slo.instrumentation._registry import Registry
 from gemini_slo.instrumentation._streams import (
     active_call,
@@ -38,10 +37,7 @@ from gemini_slo.instrumentation._streams import (
 )
 from google.genai import models as genai_models
 
-_MARK = "__gemini_slo_original__"
 _perf = time.perf_counter
-_lock = threading.Lock()
-_class_originals: dict[tuple[type, str], Any] = {}
 
 # (method name, operation, kind): kind is "call", "stream" (sync generator) or
 # "astream" (a coroutine returning an async iterator).
@@ -232,8 +228,13 @@ def _wrap(cls: type, name: str, original: Callable[..., Any], scope: Scope) -> C
     wrapper.__qualname__ = f"{cls.__qualname__}.{name}"
     wrapper.__doc__ = original.__doc__
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(wrapper, _MARK, original)
+    setattr(wrapper, MARK, original)
     return wrapper
+
+
+_PATCH = MethodPatch(
+    (genai_models.Models, genai_models.AsyncModels), tuple(n for n, _, _ in _METHODS), _wrap
+)
 
 
 def instrument(
@@ -250,44 +251,17 @@ def instrument(
     """
     scope = Scope(workload, S.Mode(mode), registry=registry)
     instrument_batches(client, scope)
-    with _lock:
-        if client is None:
-            for cls in (genai_models.Models, genai_models.AsyncModels):
-                for name, _, _ in _METHODS:
-                    if (cls, name) in _class_originals:
-                        continue
-                    original = cls.__dict__[name]
-                    _class_originals[(cls, name)] = original
-                    setattr(cls, name, _wrap(cls, name, original, scope))
-            return
-        for models in (client.models, client.aio.models):
-            cls = type(models)
-            for name, _, _ in _METHODS:
-                if name in vars(models):  # already instrumented
-                    continue
-                # The SDK's own function, even when the classes are patched too: one wrapper.
-                original = _class_originals.get((cls, name)) or getattr(cls, name)
-                setattr(models, name, MethodType(_wrap(cls, name, original, scope), models))
+    _PATCH.install(None if client is None else (client.models, client.aio.models), scope)
 
 
 def uninstrument(client: Any = None) -> None:
     """Undo :func:`instrument` for ``client`` (or for the classes when None)."""
     uninstrument_batches(client)
-    with _lock:
-        if client is None:
-            for (cls, name), original in list(_class_originals.items()):
-                setattr(cls, name, original)
-                del _class_originals[(cls, name)]
-            return
-        for models in (client.models, client.aio.models):
-            for name, _, _ in _METHODS:
-                bound = vars(models).get(name)
-                if bound is not None and hasattr(getattr(bound, "__func__", None), _MARK):
-                    delattr(models, name)
+    _PATCH.remove(None if client is None else (client.models, client.aio.models))
 
 
 def is_instrumented(client: Any = None) -> bool:
     """Whether the classes (``client`` None) or that client's models are patched."""
     if client is None:
-        return bool(_class_originals)
+        return _PATCH.classes_patched
     return all(name in vars(client.models) for name, _, _ in _METHODS)
