@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gemini_slo.contract import signals
+from gemini_slo.contract.cardinality_budget import split_budget
 from gemini_slo.contract.spec import Workload
 
 OVERFLOW_LABEL = signals.LABEL_OVERFLOW
@@ -79,12 +80,9 @@ class Cardinality:
         max_models_per_workload: int = 20,
     ) -> None:
         self.models: dict[str, frozenset[str]] = {w.name: frozenset(w.models) for w in workloads}
-        k = len(self.models)
-        reserve = (
-            max_series // (k + 1) if max_series_per_workload is None else max_series_per_workload
-        )
-        self.reserve = min(reserve, max_series // k) if k else 0
-        self.pool = max_series - k * self.reserve
+        split = split_budget(max_series, len(self.models), max_series_per_workload)
+        self.reserve = split.reserve
+        self.pool = split.pool
         self.max_series = max_series
         self.max_models = max_models_per_workload
 

@@ -18,10 +18,11 @@ Costs are accumulated as integers of pico-USD (1e-12 USD) so that totals are exa
 sum over calls equals the price table applied to the token totals (see ``pricing.py``).
 
 Memory is bounded by a cardinality limit (:attr:`Registry.max_series`, the OpenTelemetry
-SDK's 2,000 by default): past that many distinct call attribute sets, a new set's calls are
-folded into one overflow bundle per workload and mode, labelled ``otel.metric.overflow=true``
-(as the SDK's overflow series is), so that totals stay exact and the agent still attributes
-the calls to their workload. 200,000 distinct model names cost what 2,000 do.
+SDK's 2,000 by default): past it, a new set's calls are folded into one overflow bundle per
+workload and mode, labelled ``otel.metric.overflow=true`` (as the SDK's overflow series is),
+so that totals stay exact and the agent still attributes the calls to their workload.
+200,000 distinct model names cost what 2,000 do. The limit is shared fairly
+(:class:`SeriesBudget`): a flood in one workload cannot fold another's series.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gemini_slo.contract import signals as S
+from gemini_slo.contract.cardinality_budget import split_budget
 from gemini_slo.contract.otlp_limits import CARDINALITY_LIMIT
 from gemini_slo.instrumentation import pricing
 from gemini_slo.instrumentation._exponential import ExponentialHistogram
@@ -317,6 +319,62 @@ _log = logging.getLogger("gemini_slo.instrumentation")
 OVERFLOW_WARNING_INTERVAL = 600.0
 
 
+#: Workloads that get a reserve of series: every workload the registry is told of (the
+#: thresholds' and the spec's), and first-seen ones up to this many in all.
+RESERVED_WORKLOADS = 8
+#: The part of the limit held back in reserves (a quarter): the rest is the common pool, so
+#: that an app with one workload and many legitimate models still keeps most of the limit.
+RESERVED_FRACTION = 4
+
+
+class SeriesBudget:
+    """Which new call attribute set gets a series of its own (the agent's policy, whose
+    arithmetic is shared through :mod:`gemini_slo.contract.cardinality_budget`).
+
+    Each entitled workload has a **reserve** of series that no other workload can take, and
+    a workload whose reserve is full uses the **common pool**; with no room in either, the
+    set is folded. Entitled: the ``known`` workloads (those with thresholds, i.e. the
+    spec's), and the first workloads seen until :data:`RESERVED_WORKLOADS` have a reserve.
+    Reserves together hold ``max_series // RESERVED_FRACTION``; a limit too small for one
+    series each leaves reserves of 0 (first come, first served, as before). State is one
+    counter per entitled workload and one for the pool: nothing per folded key.
+    """
+
+    __slots__ = ("pool", "pool_used", "reserve", "reserved", "slots")
+
+    def __init__(self, max_series: int, known: Iterable[str] = ()) -> None:
+        self.reserved: dict[str, int] = dict.fromkeys(known, 0)
+        """Entitled workload -> series in its reserve."""
+        self.slots = max(RESERVED_WORKLOADS, len(self.reserved))
+        self.pool_used = 0
+        self.reserve = 0
+        self.pool = 0
+        self.resize(max_series)
+
+    def resize(self, max_series: int) -> None:
+        """Apply a new limit (series already admitted stay; only new ones see it)."""
+        split = split_budget(max_series, self.slots, max_series // (RESERVED_FRACTION * self.slots))
+        self.reserve, self.pool = split.reserve, split.pool
+
+    def admit(self, workload: str) -> bool:
+        """True (and the room taken) when a new set of ``workload`` may have a series."""
+        used = self.reserved.get(workload)
+        if used is None and len(self.reserved) < self.slots:
+            used = self.reserved[workload] = 0
+        if used is not None and used < self.reserve:
+            self.reserved[workload] = used + 1
+            return True
+        if self.pool_used < self.pool:
+            self.pool_used += 1
+            return True
+        return False
+
+
+def _known_workloads(thresholds: Thresholds) -> list[str]:
+    """The workloads named by ``thresholds`` (the spec's, or ``configure(thresholds=)``)."""
+    return sorted({*thresholds.duration, *thresholds.ttft})
+
+
 class Registry:
     """Every series recorded in one process (or one test).
 
@@ -348,12 +406,27 @@ class Registry:
         self.start_time_ns = time.time_ns()
         self.export_failures = 0
         """Background exports that failed (the agent was down, say); never raised."""
-        self.max_series = max_series
-        """The cardinality limit: distinct call attribute sets (workload, mode, operation,
-        provider, model) kept apart; the calls of further sets go to overflow bundles."""
+        self._max_series = max_series
+        self.budget = SeriesBudget(max_series, _known_workloads(self.thresholds))
+        """How the limit is shared between workloads (reserves and the common pool)."""
         self.overflow_calls = 0
         """Finished calls folded into an overflow bundle (past :attr:`max_series`)."""
         self._warned_at = -math.inf
+
+    @property
+    def max_series(self) -> int:
+        """The cardinality limit: distinct call attribute sets (workload, mode, operation,
+        provider, model) kept apart, shared as :class:`SeriesBudget` says; the calls of
+        further sets go to overflow bundles."""
+        return self._max_series
+
+    @max_series.setter
+    def max_series(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"max_series must be at least 1, not {value}")
+        with self._lock:
+            self._max_series = value
+            self.budget.resize(value)
 
     def submit(self, event: Started | Finished | Deferred) -> None:
         """Record an event (the hot path): append, and aggregate now and then."""
@@ -413,14 +486,15 @@ class Registry:
                 series_for(started).in_flight -= 1
 
     def call_series(self, key: CallKey) -> CallSeries:
-        """The bundle for ``key``, created on first use; past :attr:`max_series` bundles,
-        the overflow bundle of its workload and mode (nothing is kept per folded key)."""
+        """The bundle for ``key``, created on first use while its workload has room in the
+        budget (:class:`SeriesBudget`); else the overflow bundle of its workload and mode
+        (nothing is kept per folded key)."""
         series = self._calls.get(key)
         if series is None:
             with self._lock:
                 series = self._calls.get(key)
                 if series is None:
-                    if len(self._calls) >= self.max_series:
+                    if not self.budget.admit(key[0]):
                         return self._overflow_series(key)
                     series = CallSeries(key, self.thresholds.layout(key[0], S.Mode(key[1])))
                     self._calls[key] = series
@@ -456,11 +530,14 @@ class Registry:
             self._warned_at = now
             _log.warning(
                 "gemini-slo: more than %d distinct call attribute sets (workload, mode, "
-                "operation, provider, model): the calls of further ones are folded into an "
-                "overflow series per workload and mode (otel.metric.overflow=true); %d calls "
-                "folded so far. Send fewer distinct model names, or raise "
+                "operation, provider, model), or a workload past its share of them (%d "
+                "reserved per workload, %d shared): the calls of further ones are folded "
+                "into an overflow series per workload and mode (otel.metric.overflow=true); "
+                "%d calls folded so far. Send fewer distinct model names, or raise "
                 "configure(max_series=...) / GEMINI_SLO_MAX_SERIES.",
-                self.max_series,
+                self._max_series,
+                self.budget.reserve,
+                self.budget.pool,
                 self.overflow_calls,
             )
 
@@ -491,6 +568,7 @@ class Registry:
                 self.thresholds = thresholds
                 old, self._calls = self._calls, {}
                 old_overflow, self._overflow = self._overflow, {}
+                self.budget = SeriesBudget(self._max_series, _known_workloads(thresholds))
                 self.start_time_ns = time.time_ns()
             for key, series in old.items():  # calls in flight now will finish in the new series
                 if series.in_flight:

@@ -28,17 +28,20 @@ def _calls(registry: Registry, workload: str, mode: str, models: range, prefix: 
 
 
 def test_overflow_series_per_workload_keep_exact_totals() -> None:
-    """600 distinct models against a limit of 50: 50 series are kept, the rest fold into
-    one overflow series per workload and mode carrying the workload, and calls, tokens and
-    in-flight still add up to what was recorded."""
+    """600 distinct models against a limit of 50 (a reserve of 1 series for each of 8
+    workloads, 42 shared): chat keeps its reserve and the pool (43), batch, arriving after
+    the flood, its reserve (1); the rest fold into one overflow series per workload and mode
+    carrying the workload, and calls, tokens and in-flight still add up to what was
+    recorded."""
     registry = Registry(max_series=50)
+    assert (registry.budget.reserve, registry.budget.pool) == (1, 42)
     _calls(registry, "chat", "latency", range(500), "junk")
     _calls(registry, "batch", "throughput", range(100), "other")
     rec = testing.InMemoryRecorder(registry)
 
     keys = {tuple(sorted(a.items())) for a in rec.series(S.CALLS)}
     overflow = [dict(k) for k in keys if dict(k).get(S.ATTR_OVERFLOW) == "true"]
-    assert len(keys) == 50 + 2
+    assert len(keys) == 43 + 1 + 2
     assert sorted((o[S.ATTR_WORKLOAD], o[S.ATTR_MODE]) for o in overflow) == [
         ("batch", "throughput"),
         ("chat", "latency"),
@@ -48,13 +51,13 @@ def test_overflow_series_per_workload_keep_exact_totals() -> None:
     assert rec.value(S.CALLS) == 600
     assert rec.value(S.CALLS, workload="chat") == 500
     assert rec.value(S.CALLS, workload="batch") == 100
-    assert rec.value(S.CALLS, workload="chat", attributes=OVERFLOW) == 450
-    assert rec.value(S.CALLS, workload="batch", attributes=OVERFLOW) == 100
+    assert rec.value(S.CALLS, workload="chat", attributes=OVERFLOW) == 500 - 43
+    assert rec.value(S.CALLS, workload="batch", attributes=OVERFLOW) == 100 - 1
     assert rec.value(S.TOKENS, token_type="input") == 600 * 3
     assert rec.value(S.TOKENS, token_type="output") == 600 * 2
     assert rec.histogram(S.OPERATION_DURATION, workload="chat").count == 500
     assert rec.value(S.REQUESTS_IN_FLIGHT) == 0
-    assert registry.overflow_calls == 550
+    assert registry.overflow_calls == 457 + 99
     # The overflow series have the signals of their mode, as any series does.
     assert rec.value(S.DEADLINE_EXCEEDED, attributes=OVERFLOW) == 0
     assert rec.series(S.DEADLINE_EXCEEDED, attributes={**OVERFLOW, S.ATTR_WORKLOAD: "chat"})
