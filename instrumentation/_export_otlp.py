@@ -15,7 +15,10 @@ failure is counted (``Registry.export_failures``) and logged at debug; the expor
 warnings for *our* exports are dropped (a filter keyed on a thread-local flag, so the app's
 other exporters keep theirs). At exit (:meth:`OtlpExporter.shutdown`) the last export is
 retried with backoff for at most ``exit_timeout`` seconds; if the agent never takes it, one
-warning says how many calls were not delivered, and the interpreter goes on.
+warning says how many calls were not delivered, and the interpreter goes on. That number is
+exact per request: each request the agent accepted credits the calls of its own series
+(their cumulative values), so a split export that was partly delivered counts only the
+series of the refused requests.
 """
 
 from __future__ import annotations
@@ -273,7 +276,12 @@ class OtlpExporter:
         self.requests = 0
         """Request bodies sent (an export of a large collection sends several)."""
         self.delivered_calls = 0
-        """Calls counted in the last export the agent took whole."""
+        """Calls the agent holds: per call series, the cumulative count of the last request
+        it accepted that carried the series, summed."""
+        # Call series -> its count in the last accepted request that carried it (bounded by
+        # the registry's cardinality limit), and the registry start time those counts are of.
+        self._delivered: dict[tuple[tuple[str, str], ...], int] = {}
+        self._delivered_start = registry.start_time_ns
         self.undelivered_calls = 0
         """Calls the final export at shutdown could not deliver (0 once it succeeded)."""
         self._thread = threading.Thread(
@@ -300,12 +308,12 @@ class OtlpExporter:
     def _export_locked(self, exporter: MetricExporter) -> bool:
         """One export of every series, split below the agent's limits (under ``_lock``)."""
         _QUIET.active = True
-        calls = None
         try:
             points = self.registry.collect()
-            calls = calls_in(points)
             now = time.time_ns()
             start = self.registry.start_time_ns
+            if start != self._delivered_start:  # the registry started over (new thresholds)
+                self._delivered, self._delivered_start = {}, start
             ok = True
             # An empty collection is still sent: the agent learns the app is alive.
             batches = split_points(points, self.max_points, self.max_bytes, self._reserved)
@@ -315,18 +323,25 @@ class OtlpExporter:
                 if exporter.export(data) is not MetricExportResult.SUCCESS:
                     ok = False  # the agent is down or refusing: the next export carries all
                     break
+                self._credit(batch)
         except Exception:
             _log.debug("gemini-slo: OTLP export to %s raised", self.endpoint, exc_info=True)
             ok = False
         finally:
             _QUIET.active = False
         self.exports += 1
-        if ok and calls is not None:
-            self.delivered_calls = calls
+        self.delivered_calls = sum(self._delivered.values())
         if not ok:
             self.registry.export_failures += 1
             _log.debug("gemini-slo: OTLP export to %s failed", self.endpoint)
         return ok
+
+    def _credit(self, batch: Iterable[Point]) -> None:
+        """The agent accepted ``batch``: it now holds these series' cumulative calls."""
+        delivered = self._delivered
+        for p in batch:
+            if p.signal is S.CALLS and isinstance(p.value, int):
+                delivered[p.attributes] = p.value
 
     def flush(self) -> bool:
         """Export now, from the calling thread (blocks up to the export timeout)."""
@@ -335,8 +350,9 @@ class OtlpExporter:
     def shutdown(self, timeout: float | None = None, *, warn: bool = True) -> bool:
         """Stop the loop and export the last values, retrying with backoff for at most
         ``timeout`` seconds (``exit_timeout`` by default); True if they were delivered. On
-        failure, one warning (unless ``warn`` is False) with the number of calls recorded
-        since the last complete export. Never raises."""
+        failure, one warning (unless ``warn`` is False) with the number of calls the agent
+        does not hold: recorded since the last accepted request that carried their series.
+        Never raises."""
         if self._stop.is_set():
             return self.undelivered_calls == 0
         self._stop.set()
@@ -373,7 +389,11 @@ class OtlpExporter:
 
     def _warn_undelivered(self) -> None:
         try:
-            undelivered = max(calls_in(self.registry.collect()) - self.delivered_calls, 0)
+            points = self.registry.collect()
+            held = self.delivered_calls
+            if self.registry.start_time_ns != self._delivered_start:
+                held = 0  # the registry started over since: the agent holds none of these
+            undelivered = max(calls_in(points) - held, 0)
         except Exception:  # pragma: no cover - a count for the message only
             undelivered = 0
         self.undelivered_calls = undelivered

@@ -4,6 +4,7 @@ exits on time; an agent that comes back within the deadline gets the calls."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import socket
 import threading
@@ -15,8 +16,13 @@ from typing import Any
 import pytest
 from gemini_slo.agent.testing import AgentHandle, start_agent
 from gemini_slo.contract import signals as S
-from gemini_slo.instrumentation import configure, flush, observe, shutdown, testing
+from gemini_slo.instrumentation import Registry, configure, flush, observe, shutdown, testing
+from gemini_slo.instrumentation._export_otlp import OtlpExporter
 from gemini_slo.instrumentation.config import DEFAULT_EXIT_TIMEOUT, resolve
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.sdk.resources import Resource
 
 #: What a deadline may be overrun by on a loaded machine (thread wake-ups, a socket close).
 SLACK = 0.75
@@ -260,3 +266,92 @@ def test_an_app_process_exiting_while_the_agent_restarts_loses_nothing() -> None
         process.kill()
         if agent is not None:
             agent.stop()
+
+
+class _FirstRequestOnly:
+    """An OTLP endpoint that accepts the very first request it gets and refuses (400, not
+    retried) every later one, keeping the calls the accepted body carried, decoded."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.accepted_calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 400 if outer.answers else 200
+                outer.answers.append(status)
+                if status == 200:
+                    if self.headers.get("Content-Encoding") == "gzip":
+                        body = gzip.decompress(body)
+                    outer.accepted_calls = _calls_in_request(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _calls_in_request(body: bytes) -> int:
+    """The calls counted by one OTLP/protobuf request body (its gemini_slo.client.calls)."""
+    request = ExportMetricsServiceRequest.FromString(body)
+    return sum(
+        int(point.as_int)
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == S.CALLS.name
+        for point in metric.sum.data_points
+    )
+
+
+def test_a_partly_delivered_split_export_credits_each_accepted_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A collection split into several requests, of which the agent accepts only the first
+    (then refuses everything, the final export's retries included): the exit warning counts
+    exactly the calls the accepted request did not carry, as the endpoint decoded them (it
+    used to count them all, since no export was taken whole)."""
+    registry = Registry()
+    for i in range(30):  # model i: i + 1 calls, so every request carries a different count
+        for _ in range(i + 1):
+            with observe(workload="chat", mode="latency", model=f"m-{i}", registry=registry):
+                pass
+    total = 30 * 31 // 2
+    endpoint = _FirstRequestOnly()
+    resource = Resource.create({S.RESOURCE_SERVICE_NAME: "split-exit"})
+    # Requests small enough that the first one ends a third of the way into the call series
+    # (the points come ordered by signal, and other signals may come first).
+    points = registry.collect()
+    first_call = next(i for i, p in enumerate(points) if p.signal is S.CALLS)
+    exporter = OtlpExporter(
+        registry,
+        endpoint.url,
+        resource,
+        interval=3600,
+        exit_timeout=0.3,
+        max_points=first_call + 10,
+    )
+    try:
+        assert exporter.shutdown() is False
+    finally:
+        endpoint.close()
+    assert endpoint.answers[:2] == [200, 400]
+    assert 0 < endpoint.accepted_calls < total  # a split export, partly delivered
+    assert exporter.delivered_calls == endpoint.accepted_calls
+    undelivered = total - endpoint.accepted_calls
+    assert exporter.undelivered_calls == undelivered
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert f"{undelivered} call(s) were not delivered" in warnings[0], warnings
