@@ -137,3 +137,23 @@ def test_memory_stays_bounded_with_reserves() -> None:
     per_extra_model = (large - small) / 18_000
     print(f"retained: 2,000 flood models {small} B, 20,000 {large} B: {per_extra_model:.1f} B")
     assert per_extra_model < 20  # a kept series costs about 4,300 B
+
+
+def test_new_thresholds_give_their_workloads_a_reserve() -> None:
+    """A registry whose first-seen reserves were all taken by a flood of workload names
+    gives a workload a reserve once thresholds name it (``configure(spec=...)`` does this),
+    and a call in flight across the change is still counted out of the new series."""
+    registry = Registry(max_series=200)
+    for i in range(500):
+        _call(registry, f"w{i}", "m")
+    with observe(workload="late", mode="latency", model=B_MODELS[0], registry=registry):
+        registry.set_thresholds(Thresholds.from_mapping({"late": [0.5]}))
+    for model in B_MODELS:
+        _call(registry, "late", model)
+    rec = testing.InMemoryRecorder(registry)
+    assert "late" in registry.budget.reserved
+    assert rec.value(S.CALLS, workload="late", model=B_MODELS[0]) == 2
+    for model in B_MODELS[1:]:
+        assert rec.value(S.CALLS, workload="late", model=model) == 1
+    assert not rec.series(S.CALLS, workload="late", attributes=OVERFLOW)
+    assert rec.value(S.REQUESTS_IN_FLIGHT) == 0
