@@ -410,7 +410,7 @@ class Registry:
         self.budget = SeriesBudget(max_series, _known_workloads(self.thresholds))
         """How the limit is shared between workloads (reserves and the common pool)."""
         self.overflow_calls = 0
-        """Finished calls folded into an overflow bundle (past :attr:`max_series`)."""
+        """Finished calls folded into an overflow bundle (no room left in :attr:`budget`)."""
         self._warned_at = -math.inf
 
     @property
