@@ -54,10 +54,14 @@ def test_embed_content_is_priced_by_input_tokens(emu: EmulatorHandle) -> None:
     assert rec.value(S.COST, model=EMBED) == pico / 1e12
 
 
-def test_unpriced_model_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_unpriced_model_is_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A TTS model (a product of its own, not text flash) costs 0, counts as unpriced, and
     one warning names it however many calls there are; no prompt text is logged."""
-    model = "gemini-2.5-flash-preview-tts-unit-test"  # a fresh name: warnings are per process
+    # A fresh log: which models were named is per process, and earlier tests name some.
+    monkeypatch.setattr(pricing, "_unpriced_log", pricing._UnpricedLog())
+    model = "gemini-2.5-flash-preview-tts"
     rec = testing.InMemoryRecorder(Registry())
     caplog.set_level(logging.WARNING, logger="gemini_slo.instrumentation.pricing")
     for _ in range(3):
