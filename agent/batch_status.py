@@ -29,7 +29,6 @@ from typing import Any
 from gemini_slo.agent.store import Store
 from gemini_slo.contract import signals
 from gemini_slo.contract.batch_spec import FAILURE_RATIO, QUEUE_TIME, BatchObjectives
-from gemini_slo.contract.durations import format_duration
 from gemini_slo.contract.signals import Kind
 
 #: The ``state`` of every batch objective of a workload that never reported a job.
@@ -194,7 +193,7 @@ def batch_objectives(
             _objective(
                 name=batch.completion_name,
                 kind=KIND_COMPLETION,
-                summary=f"{p * 100:g}% of jobs done within {format_duration(t)}",
+                summary=batch.completion_summary,
                 target=p,
                 threshold=t,
                 unit="ratio",
@@ -216,7 +215,7 @@ def batch_objectives(
             _objective(
                 name=FAILURE_RATIO,
                 kind=KIND_FAILURE_RATIO,
-                summary=f"at most {budget * 100:g}% of jobs failed or expired",
+                summary=batch.failure_summary,
                 target=1.0 - budget,
                 threshold=budget,
                 unit="ratio",
@@ -236,7 +235,7 @@ def batch_objectives(
             _objective(
                 name=QUEUE_TIME,
                 kind=KIND_QUEUE_TIME,
-                summary=f"no job pending longer than {format_duration(limit)}",
+                summary=batch.queue_summary,
                 target=1.0,
                 threshold=limit,
                 unit="seconds",
