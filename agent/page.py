@@ -208,12 +208,16 @@ def _unbucketed(o: Mapping[str, Any]) -> str:
 
 def _objectives_table(w: Mapping[str, Any]) -> str:
     rows = []
-    for o in w.get("objectives", []):
+    # Batch objectives (agent lifetime) follow the calls' objectives, marked as such.
+    for o in (*w.get("objectives", []), *w.get("batch", [])):
         state = o.get("state", "")
+        summary = o.get("summary", "")
+        if "window" in o:  # a batch objective: its own time frame, said in its row
+            summary = f"{summary} (over the {o['window']})"
         rows.append(
             f'<tr data-objective="{_e(o["name"])}" data-state="{_e(state)}" '
             f'data-value="{_number_attr(o.get("value"))}">'
-            f'<td class="name">{_e(o["name"])}</td><td>{_e(o.get("summary", ""))}</td>'
+            f'<td class="name">{_e(o["name"])}</td><td>{_e(summary)}</td>'
             f'<td class="num">{_e(format_value(o.get("value"), o.get("unit", "")))}</td>'
             f"<td>{_state_badge(state)}{_unbucketed(o)}</td>"
             f'<td class="num">{_budget_bar(o.get("error_budget_remaining"))}</td></tr>'
@@ -436,7 +440,7 @@ def _workload_card(
     now: float,
 ) -> str:
     burns = objective_burns(spec, history, workload, now)
-    states = [o.get("state") for o in w.get("objectives", [])]
+    states = [o.get("state") for o in (*w.get("objectives", []), *w.get("batch", []))]
     unmet = states.count(STATE_NOT_MET)
     if not w.get("traffic"):
         chip = f'<span class="chip idle">{NO_TRAFFIC}</span>'

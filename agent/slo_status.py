@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from gemini_slo.agent.batch_status import batch_counts, batch_objectives
 from gemini_slo.agent.bucketing import threshold_bucketed
 from gemini_slo.agent.display import UNBUCKETED
 from gemini_slo.agent.exponential import ExpHistogram
@@ -422,7 +423,19 @@ class SloStatus:
                 }
             )
         out["objectives"] = objectives
-        known = [o["met"] for o in objectives if o["met"] is not None]
+        # Batch objectives: their own list (agent lifetime, their own "no batch jobs"
+        # state), so that existing readers of "objectives" see what they always saw.
+        batch: list[dict[str, Any]] = []
+        if workload.batch is not None:
+            batch = batch_objectives(
+                workload.batch,
+                batch_counts(self.store, name),
+                met_state=STATE_MET,
+                not_met_state=STATE_NOT_MET,
+                no_data_state=STATE_NO_DATA,
+            )
+        out["batch"] = batch
+        known = [o["met"] for o in (*objectives, *batch) if o["met"] is not None]
         out["healthy"] = all(known) if known else None
         return out
 

@@ -4,7 +4,10 @@ healthy batch keeps both quiet.
 * stuck: one job pending since the start, its age growing one step per step, until it is
   past ``max_queue_time`` plus the hold; the healthy case keeps the oldest age at one step;
 * failure burn: every finished job failed (``$value`` 100%, every pair fires); healthy:
-  every job succeeded.
+  every job succeeded;
+* completion burn: every finished job ended later than the completion threshold (``$value``
+  100%, both pairs fire); healthy: every job ended within it (in the bucket at the
+  threshold).
 
 Series are the instrumentation's batch signals with their contract labels; the alerts read
 only their recorded series, so these cases test the recording rules too.
@@ -23,7 +26,7 @@ from gemini_slo.contract.durations import parse_duration
 from gemini_slo.contract.spec import SloSpec, Workload, format_duration
 
 #: Batch alerts have their cases here, not in promtool_tests' scenarios.
-BATCH_ALERTS = frozenset({n.BATCH_STUCK, n.BATCH_FAILURE_BURN})
+BATCH_ALERTS = frozenset({n.BATCH_STUCK, n.BATCH_FAILURE_BURN, n.BATCH_COMPLETION_BURN})
 JOBS_PER_STEP = 60  # finished jobs per step (only their ratio matters; plenty of evidence)
 MARGIN_STEPS = 5
 
@@ -40,14 +43,40 @@ def _labels(workload: Workload, **extra: str) -> str:
     return ",".join(f'{k}="{v}"' for k, v in labels.items())
 
 
+def _durations(workload: Workload, steps: int, late: bool) -> list[dict[str, str]]:
+    """The succeeded jobs' duration histogram at the completion threshold: within it, or
+    every job late."""
+    batch = workload.batch
+    if batch is None or batch.completion_threshold is None:
+        return []
+    name = s.BATCH_JOB_DURATION.prometheus
+    labels = _labels(workload, **{s.LABEL_BATCH_STATE: "succeeded"})
+    within = 0 if late else JOBS_PER_STEP
+    return [
+        {
+            "series": f'{name}_bucket{{{labels},le="{s.format_le(batch.completion_threshold)}"}}',
+            "values": f"0+{within}x{steps}",
+        },
+        {"series": f'{name}_bucket{{{labels},le="+Inf"}}', "values": f"0+{JOBS_PER_STEP}x{steps}"},
+        {"series": f"{name}_count{{{labels}}}", "values": f"0+{JOBS_PER_STEP}x{steps}"},
+    ]
+
+
 def _series(
-    workload: Workload, step: float, steps: int, *, failing: bool, stuck: bool
+    workload: Workload,
+    step: float,
+    steps: int,
+    *,
+    failing: bool,
+    stuck: bool,
+    late: bool = False,
 ) -> list[dict[str, str]]:
     finished = s.BATCH_JOBS_FINISHED.prometheus
     state = s.LABEL_BATCH_STATE
     failed_per_step = JOBS_PER_STEP if failing else 0
     age = f"0+{step:g}x{steps}" if stuck else f"{step:g}x{steps}"
     return [
+        *_durations(workload, steps, late),
         {
             "series": f"{finished}{{{_labels(workload, **{state: 'failed'})}}}",
             "values": f"0+{failed_per_step}x{steps}",
@@ -94,7 +123,14 @@ def batch_tests(spec: SloSpec, workload: Workload, step: float) -> list[dict[str
             {
                 "name": f"{alert} fires for {workload.name}",
                 "interval": format_duration(step),
-                "input_series": _series(workload, step, steps, failing=not stuck, stuck=stuck),
+                "input_series": _series(
+                    workload,
+                    step,
+                    steps,
+                    failing=alert == n.BATCH_FAILURE_BURN,
+                    stuck=stuck,
+                    late=alert == n.BATCH_COMPLETION_BURN,
+                ),
                 "alert_rule_test": [
                     {
                         "eval_time": format_duration(at),

@@ -1,8 +1,9 @@
 """The rules of a throughput workload's Batch API objectives (its ``batch:`` block).
 
-Recorded (labels workload, mode, ``objective``): the completion SLI
-(``gemini_slo:sli_error:ratio_rate{1h,1d}``, objective ``batch_completion_p95``: the share
-of finished jobs that took longer than the threshold), the failure SLI over every window
+Recorded (labels workload, mode, ``objective``): the completion SLI over 1h, 1d and the
+windows of its burn-rate pairs (objective ``batch_completion_p95``: the share of finished
+jobs that took longer than the threshold) with its bad events, budget and target, the
+failure SLI over every window
 its burn-rate pairs need (objective ``batch_failure_ratio``) with its bad events, budget and
 target, each objective's threshold, and the oldest pending job's age.
 
@@ -12,9 +13,12 @@ Alerts, all tickets (a batch job is throughput work: nobody is woken for it):
   it reads the instrumentation's oldest-pending gauge, because a stuck job never reaches a
   histogram;
 * ``GeminiSloBatchFailureBurnRate``: failed and expired jobs burn the failure budget, over
-  the burn-rate pairs of :mod:`gemini_slo.contract.burn_windows` (every pair a warning).
+  the burn-rate pairs of :mod:`gemini_slo.contract.burn_windows` (every pair a warning);
+* ``GeminiSloBatchCompletionBurnRate``: jobs ending later than the completion threshold
+  burn the completion budget (1 - percentile), over the long ticket pairs of
+  :data:`~gemini_slo.contract.burn_windows.BATCH_COMPLETION_WINDOWS` (1d/2h, 3d/6h).
 
-Built on :mod:`gemini_slo.alerts.rules` (its alert builder, windows and naming), which
+Built on :mod:`gemini_slo.alerts.rules` (its alert and burn-rate builders, windows and naming), which
 appends these to the workload's groups.
 """
 
@@ -26,7 +30,7 @@ from gemini_slo.contract import alert_names as n
 from gemini_slo.contract import batch_promql as b
 from gemini_slo.contract import promql as q
 from gemini_slo.contract.batch_spec import FAILURE_RATIO, QUEUE_TIME, BatchObjectives
-from gemini_slo.contract.burn_windows import BurnCondition
+from gemini_slo.contract.burn_windows import BATCH_COMPLETION_WINDOWS, BurnCondition
 from gemini_slo.contract.burn_windows import conditions as burn_conditions
 from gemini_slo.contract.spec import SloSpec, Workload, format_duration
 
@@ -51,6 +55,19 @@ def failure_conditions(spec: SloSpec, batch: BatchObjectives) -> tuple[BurnCondi
     return tuple(found.values())
 
 
+def completion_conditions(spec: SloSpec, batch: BatchObjectives) -> tuple[BurnCondition, ...]:
+    """The completion budget's burn-rate pairs (tickets over long windows), none without
+    a completion objective."""
+    if batch.completion_percentile is None or batch.completion_threshold is None:
+        return ()
+    budget = 1.0 - batch.completion_percentile
+    if budget <= 0:
+        return ()  # p100: no budget to burn, nothing to alert on by rate
+    return burn_conditions(
+        budget, spec.period, spec.alerting.min_bad_events, BATCH_COMPLETION_WINDOWS
+    )
+
+
 def _labels(workload: Workload, objective: str) -> dict[str, str]:
     return {q.MODE: workload.mode.value, agent_series.LABEL_OBJECTIVE: objective}
 
@@ -73,13 +90,36 @@ def batch_recording_rules(spec: SloSpec, workload: Workload) -> list[r.Rule]:
     rules: list[r.Rule] = []
     if batch.completion_threshold is not None and batch.completion_percentile is not None:
         name = batch.completion_name
-        rules.append(static(name, batch.completion_threshold))
-        for w in COMPLETION_WINDOWS:
+        threshold = batch.completion_threshold
+        rules.append(static(name, threshold))
+        pairs = completion_conditions(spec, batch)
+        for w in sorted({*COMPLETION_WINDOWS, *(x for c in pairs for x in (c.long, c.short))}):
             rules.append(
                 {
                     "record": n.windowed(n.SLI_ERROR, r.window_name(w)),
-                    "expr": b.completion_error(where, batch.completion_threshold, win(w)),
+                    "expr": b.completion_error(where, threshold, win(w)),
                     "labels": _labels(workload, name),
+                }
+            )
+        for w in sorted({c.long for c in pairs}):
+            rules.append(
+                {
+                    "record": n.windowed(n.SLI_BAD_EVENTS, r.window_name(w)),
+                    "expr": b.completion_bad_events(where, threshold, win(w)),
+                    "labels": _labels(workload, name),
+                }
+            )
+        if pairs:
+            fixed = {q.WORKLOAD: workload.name, **_labels(workload, name)}
+            budget = 1.0 - batch.completion_percentile
+            rules.append(
+                {"record": n.ERROR_BUDGET, "expr": f"vector({budget:.6g})", "labels": fixed}
+            )
+            rules.append(
+                {
+                    "record": n.OBJECTIVE_TARGET,
+                    "expr": f"vector({batch.completion_percentile:.6g})",
+                    "labels": fixed,
                 }
             )
     if batch.failure_ratio is not None:
@@ -122,21 +162,14 @@ def batch_recording_rules(spec: SloSpec, workload: Workload) -> list[r.Rule]:
 
 def _failure_burn(spec: SloSpec, workload: Workload, c: BurnCondition) -> r.Rule:
     a = spec.alerting
-    matchers = f'{r.workload_matcher(workload)},{agent_series.LABEL_OBJECTIVE}="{FAILURE_RATIO}"'
-    long_name, short_name = r.window_name(c.long), r.window_name(c.short)
-    long_sel = q.sel(n.windowed(n.SLI_ERROR, long_name), matchers)
-    short_sel = q.sel(n.windowed(n.SLI_ERROR, short_name), matchers)
-    bad_sel = q.sel(n.windowed(n.SLI_BAD_EVENTS, long_name), matchers)
-    op = ">=" if c.inclusive else ">"
-    t = f"{c.threshold:.6g}"
     factor = f"{c.burn_factor:.3g}x"
-    return r._alert(
+    return r.burn_alert(
         spec,
         workload,
         n.BATCH_FAILURE_BURN,
-        expr=f"{long_sel} {op} {t}\nand\n{short_sel} {op} {t}\nand\n{bad_sel} >= {c.min_bad_events}",
-        hold=0.0,
-        objective=None,
+        objective=FAILURE_RATIO,
+        condition=c,
+        severity=n.Severity.WARNING,
         summary=f"{workload.name}: batch job failure budget burning over {factor} ({c.name})",
         description=(
             f"{{{{ $value | humanizePercentage }}}} of the batch jobs that ended over the last "
@@ -144,8 +177,29 @@ def _failure_burn(spec: SloSpec, workload: Workload, c: BurnCondition) -> r.Rule
             f"over {format_duration(a.window(c.short))} too, with at least {c.min_bad_events} "
             f"failed jobs. Objective: at most {c.budget * 100:g}% of jobs fail or expire."
         ),
+    )
+
+
+def _completion_burn(
+    spec: SloSpec, workload: Workload, batch: BatchObjectives, c: BurnCondition
+) -> r.Rule:
+    a = spec.alerting
+    factor = f"{c.burn_factor:.3g}x"
+    limit = format_duration(batch.completion_threshold or 0.0)
+    return r.burn_alert(
+        spec,
+        workload,
+        n.BATCH_COMPLETION_BURN,
+        objective=batch.completion_name,
+        condition=c,
         severity=n.Severity.WARNING,
-        extra_labels={agent_series.LABEL_OBJECTIVE: FAILURE_RATIO, n.LABEL_BURN_WINDOW: c.name},
+        summary=f"{workload.name}: batch completion budget burning over {factor} ({c.name})",
+        description=(
+            f"{{{{ $value | humanizePercentage }}}} of the batch jobs that ended over the last "
+            f"{format_duration(a.window(c.long))} took longer than {limit}, above "
+            f"{c.threshold * 100:.4g}% over {format_duration(a.window(c.short))} too, with at "
+            f"least {c.min_bad_events} late jobs. Objective: {batch.completion_summary}."
+        ),
     )
 
 
@@ -175,4 +229,7 @@ def batch_alert_rules(spec: SloSpec, workload: Workload) -> list[r.Rule]:
             )
         )
     rules += [_failure_burn(spec, workload, c) for c in failure_conditions(spec, batch)]
+    rules += [
+        _completion_burn(spec, workload, batch, c) for c in completion_conditions(spec, batch)
+    ]
     return rules

@@ -338,12 +338,22 @@ def _pct4(ratio: float) -> str:
     return f"{ratio * 100:.4g}%"
 
 
-def _burn_rule(
-    spec: SloSpec, workload: Workload, o: Objective, burn: BurnAlert, rule: BurnRule
+def burn_alert(
+    spec: SloSpec,
+    workload: Workload,
+    alert: str,
+    *,
+    objective: str,
+    condition: BurnCondition,
+    severity: n.Severity,
+    summary: str,
+    description: str,
 ) -> Rule:
-    a = spec.alerting
-    c = rule.condition
-    matchers = _objective_matchers(workload, o)
+    """A burn-rate alert over the recorded SLI and bad-event series of ``objective`` (its
+    ``objective`` label): the long and the short window above the pair's threshold, and the
+    minimum evidence in the long one. The one builder of every burn-rate alert."""
+    c = condition
+    matchers = f'{workload_matcher(workload)},{agent_series.LABEL_OBJECTIVE}="{objective}"'
     long_name, short_name = window_name(c.long), window_name(c.short)
     long_sel = q.sel(n.windowed(n.SLI_ERROR, long_name), matchers)
     short_sel = q.sel(n.windowed(n.SLI_ERROR, short_name), matchers)
@@ -352,6 +362,28 @@ def _burn_rule(
     op = ">=" if c.inclusive else ">"
     t = _num(c.threshold)
     expr = f"{long_sel} {op} {t}\nand\n{short_sel} {op} {t}\nand\n{bad_sel} >= {c.min_bad_events}"
+    return _alert(
+        spec,
+        workload,
+        alert,
+        expr=expr,
+        # No `for:`: the short window already makes the alert wait for the burn to be
+        # current and resets it soon after the burn stops (the Workbook uses none); a hold
+        # would only add its length to every detection time.
+        hold=0.0,
+        objective=None,
+        summary=summary,
+        description=description,
+        severity=severity,
+        extra_labels={agent_series.LABEL_OBJECTIVE: objective, n.LABEL_BURN_WINDOW: c.name},
+    )
+
+
+def _burn_rule(
+    spec: SloSpec, workload: Workload, o: Objective, burn: BurnAlert, rule: BurnRule
+) -> Rule:
+    a = spec.alerting
+    c = rule.condition
     long_real = format_duration(a.window(c.long))
     short_real = format_duration(a.window(c.short))
     factor = f"{c.burn_factor:.3g}x"
@@ -367,20 +399,15 @@ def _burn_rule(
         f"events. Objective: {o.summary}; at over {factor} its {_pct4(budget)} error budget, "
         f"the {days}d budget is gone within {days / c.burn_factor:.3g}d."
     )
-    return _alert(
+    return burn_alert(
         spec,
         workload,
         burn.alert,
-        expr=expr,
-        # No `for:`: the short window already makes the alert wait for the burn to be
-        # current and resets it soon after the burn stops (the Workbook uses none); a hold
-        # would only add its length to every detection time.
-        hold=0.0,
-        objective=o,
+        objective=o.name,
+        condition=c,
+        severity=rule.severity,
         summary=summary,
         description=description,
-        severity=rule.severity,
-        extra_labels={n.LABEL_BURN_WINDOW: c.name},
     )
 
 

@@ -280,10 +280,35 @@ ENTRIES: dict[str, Entry] = {
             "the 48-hour window.",
         ),
     ),
+    n.BATCH_COMPLETION_BURN: Entry(
+        "Too many batch jobs of the workload take longer than the spec's "
+        "`batch.completion.threshold` from creation to end: the share of late jobs is above "
+        "the completion budget (1 - percentile) over a day and over three days, so results "
+        "arrive later than their consumers were promised. Jobs count when they end, so a "
+        "job still running past the threshold counts only once it finishes (a job stuck "
+        "in the queue raises GeminiSloBatchJobStuckInQueue first).",
+        (
+            "Batch row of the throughput dashboard: *time to completion* percentiles and "
+            "*jobs finished by state*; "
+            '`gemini_slo:sli_error:ratio_rate1d{objective=~"batch_completion_.*"}` is what '
+            "the alert reads.",
+            "Compare queue time with time to completion (both on the Batch row): long "
+            "queues point at an API backlog, long runs at job size.",
+        ),
+        (
+            "If jobs wait in the queue, submit earlier or move urgent work to online calls "
+            "(flex tier); nothing client-side speeds up an API backlog.",
+            "If jobs run long, split them into smaller jobs so that each finishes within "
+            "the threshold.",
+            "If the threshold is tighter than the Batch API's target turnaround (24 hours), "
+            "raise `batch.completion.threshold` to what the API offers.",
+        ),
+    ),
 }
 
 
-#: The objective labels of the batch alerts (their summary is the workload's batch block).
+#: The objective labels of the batch alerts (their summary is the workload's batch block;
+#: the completion objective's label, ``batch_completion_p95``, depends on its percentile).
 BATCH_OBJECTIVES = (FAILURE_RATIO, QUEUE_TIME)
 
 
@@ -329,7 +354,9 @@ def runbook_markdown(spec: SloSpec) -> str:
                 continue
             seen.add(key)
             workload = spec.workload(key[0])
-            if workload.batch is not None and key[1] in BATCH_OBJECTIVES:
+            if workload.batch is not None and (
+                key[1] in BATCH_OBJECTIVES or key[1] == workload.batch.completion_name
+            ):
                 lines.append(f"- `{key[0]}` / `{key[1]}`: {workload.batch.summary}")
                 continue
             objective = workload.objective(key[1])

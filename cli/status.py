@@ -11,6 +11,8 @@ objective whose incoming histogram has no bucket at its threshold reads "no buck
 threshold" (a foreign emitter without ``otel_views``): its SLI cannot be counted. Calls the
 price table could not price are named per model ("12% of calls unpriced for model X"), and
 a cost objective reads "unpriced calls" (neither met nor failed) while they are too many.
+A workload with a ``batch:`` block gets a second table, its batch objectives over the
+agent's lifetime ("no batch jobs" until the instrumentation reports one).
 Exit status: 0, or 2 when the agent cannot be reached or the token file cannot be read;
 with ``--check``, 1 when a measured objective is not met (never for an idle workload).
 """
@@ -119,6 +121,7 @@ def render(status: dict[str, Any], console: Console) -> None:
                 _fmt(o.get("error_budget_remaining"), "ratio"),
             )
         console.print(table)
+        _render_batch(workload, console)
         unpriced = workload.get("unpriced") or {}
         for model, share in (unpriced.get("models") or {}).items():
             console.print(
@@ -126,6 +129,35 @@ def render(status: dict[str, Any], console: Console) -> None:
                 "(not in the price table: they cost $0; see `gemini-slo prices`)",
                 highlight=False,
             )
+
+
+def _render_batch(workload: dict[str, Any], console: Console) -> None:
+    """The workload's batch objectives (agent lifetime): a table of their own, since their
+    time frame is not the calls' 5-minute window."""
+    batch = workload.get("batch") or []
+    if not batch:
+        return
+    table = Table(
+        title=f"{workload['name']} batch jobs (over the agent's lifetime)", title_justify="left"
+    )
+    for column in ("objective", "wants", "current", "met", "jobs", "budget left"):
+        table.add_column(column)
+    for o in batch:
+        met = o.get("met")
+        text = (
+            f"[dim]{o.get('state', '-')}[/]"
+            if met is None
+            else ("[green]yes[/]" if met else "[red]NO[/]")
+        )
+        table.add_row(
+            o["name"],
+            o.get("summary", ""),
+            _fmt(o.get("value"), o.get("unit", "")),
+            text,
+            f"{o.get('jobs', 0):.0f}",
+            _fmt(o.get("error_budget_remaining"), "ratio"),
+        )
+    console.print(table)
 
 
 @reports_errors("status")
@@ -144,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     unmet = [
         o
         for w in status.get("workloads", [])
-        for o in w.get("objectives", [])
+        for o in (*w.get("objectives", []), *w.get("batch", []))
         if o.get("met") is False
     ]
     return 1 if unmet and args.check else 0

@@ -47,6 +47,8 @@ STALLED = f"{PREFIX}Stalled"
 # Throughput mode, Batch API jobs (a workload's `batch:` block): tickets.
 BATCH_STUCK = f"{PREFIX}BatchJobStuckInQueue"
 BATCH_FAILURE_BURN = f"{PREFIX}BatchFailureBurnRate"
+#: Too few finished jobs end within the completion objective's threshold (long windows).
+BATCH_COMPLETION_BURN = f"{PREFIX}BatchCompletionBurnRate"
 
 #: Every alert name with its default severity, in runbook order. For a burn-rate alert this
 #: is the severity of its page (fast-burn) pairs; its ticket pairs are always warning.
@@ -67,6 +69,7 @@ ALERT_SEVERITIES: dict[str, Severity] = {
     STALLED: Severity.CRITICAL,
     BATCH_STUCK: Severity.WARNING,
     BATCH_FAILURE_BURN: Severity.WARNING,
+    BATCH_COMPLETION_BURN: Severity.WARNING,
 }
 ALERT_NAMES: tuple[str, ...] = tuple(ALERT_SEVERITIES)
 

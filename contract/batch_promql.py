@@ -54,6 +54,15 @@ def completion_error(where: str, threshold: float, window: str) -> str:
     return f"(\n  1 - {within}\n/\n  {total}\n)"
 
 
+def completion_bad_events(where: str, threshold: float, window: str) -> str:
+    """Jobs that ended in the window (cancelled left out) later than ``threshold`` seconds."""
+    bucket = sel(DURATION + "_bucket", where, JUDGED_STATES, le_matcher(threshold))
+    count = sel(DURATION + "_count", where, JUDGED_STATES)
+    within = f"{by()} (increase({bucket}[{window}]))"
+    total = f"{by()} (increase({count}[{window}]))"
+    return f"(\n  {total}\n-\n  {within}\n)"
+
+
 def oldest_pending(where: str) -> str:
     """Age in seconds of the oldest job last seen pending (0 when none is)."""
     return f"max by ({s.LABEL_WORKLOAD}) ({sel(OLDEST_PENDING, where)})"

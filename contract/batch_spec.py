@@ -56,19 +56,34 @@ class BatchObjectives:
         return f"{COMPLETION}_p{percentile * 100:g}".replace(".", "_")
 
     @property
+    def completion_summary(self) -> str:
+        """'95% of jobs done within 1d' ('' without a completion objective)."""
+        if self.completion_threshold is None or self.completion_percentile is None:
+            return ""
+        return (
+            f"{self.completion_percentile * 100:g}% of jobs done within "
+            f"{format_duration(self.completion_threshold)}"
+        )
+
+    @property
+    def failure_summary(self) -> str:
+        """'at most 1% of jobs failed or expired' ('' without a failure objective)."""
+        if self.failure_ratio is None:
+            return ""
+        return f"at most {self.failure_ratio * 100:g}% of jobs failed or expired"
+
+    @property
+    def queue_summary(self) -> str:
+        """'no job pending longer than 6h' ('' without a queue limit)."""
+        if self.max_queue_time is None:
+            return ""
+        return f"no job pending longer than {format_duration(self.max_queue_time)}"
+
+    @property
     def summary(self) -> str:
         """One line for the runbook and the dashboard descriptions."""
-        parts: list[str] = []
-        if self.completion_threshold is not None and self.completion_percentile is not None:
-            parts.append(
-                f"{self.completion_percentile * 100:g}% of jobs done within "
-                f"{format_duration(self.completion_threshold)}"
-            )
-        if self.failure_ratio is not None:
-            parts.append(f"at most {self.failure_ratio * 100:g}% of jobs failed or expired")
-        if self.max_queue_time is not None:
-            parts.append(f"no job pending longer than {format_duration(self.max_queue_time)}")
-        return "; ".join(parts)
+        parts = (self.completion_summary, self.failure_summary, self.queue_summary)
+        return "; ".join(p for p in parts if p)
 
 
 def parse_batch(f: Field) -> BatchObjectives:

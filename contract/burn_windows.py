@@ -136,6 +136,17 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
 )  # fmt: skip
 
 
+#: The pairs of a batch completion objective (a workload's ``batch.completion``). A job's
+#: time to completion is hours, so a job counts only when it ends and few end per hour: the
+#: page pairs (1h/5m, 6h/30m) would mostly hold no job at all. Tickets only, over the
+#: Workbook's two ticket rows as they are (1d/2h at 3x, 3d/6h at 1x for 30 days), floored
+#: at 1x the budget like every ticket.
+BATCH_COMPLETION_WINDOWS: tuple[BurnWindow, ...] = (
+    BurnWindow(Policy.TICKET, 1 * DAY, 2 * HOUR, row=_row(1 * DAY), min_burn=1.0),
+    BurnWindow(Policy.TICKET, 3 * DAY, 6 * HOUR, row=_row(3 * DAY), min_burn=1.0),
+)
+
+
 def windows_for(policy: Policy) -> tuple[BurnWindow, ...]:
     """The window pairs of one policy, fastest first."""
     return tuple(w for w in BURN_WINDOWS if w.policy is policy)
@@ -235,10 +246,13 @@ def resolve(
 
 
 def conditions(
-    budget: float, period: float, min_bad_events: int | None = None
+    budget: float,
+    period: float,
+    min_bad_events: int | None = None,
+    windows: tuple[BurnWindow, ...] = BURN_WINDOWS,
 ) -> tuple[BurnCondition, ...]:
-    """Every generated pair resolved for one budget, in :data:`BURN_WINDOWS` order."""
-    return tuple(resolve(w, budget, period, min_bad_events) for w in BURN_WINDOWS)
+    """Every pair of ``windows`` (default: the generated ones) resolved for one budget, in order."""
+    return tuple(resolve(w, budget, period, min_bad_events) for w in windows)
 
 
 # ======================================================================================

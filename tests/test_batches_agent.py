@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from gemini_slo.agent.batch_status import KIND_COMPLETION, KIND_FAILURE_RATIO, KIND_QUEUE_TIME
 from gemini_slo.agent.testing import running_agent
 from gemini_slo.contract import signals as S
 from gemini_slo.emulator.batches import BatchTiming
@@ -19,6 +21,8 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client.parser import text_string_to_metric_families
 
 MODELS = ("gemini-2.5-flash", "gemini-2.5-flash-lite")
+#: The example spec's throughput workload, with a ``batch:`` block (p95 within 24h, 1%, 6h).
+WORKLOAD = "batch"
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"}
 
 
@@ -30,7 +34,7 @@ def scrape_totals(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
         for sample in family.samples:
             if not sample.name.startswith("gemini_slo_client_batch_"):
                 continue
-            assert sample.labels[S.LABEL_WORKLOAD] == "bulk"
+            assert sample.labels[S.LABEL_WORKLOAD] == WORKLOAD
             assert sample.labels[S.LABEL_MODE] == "throughput"
             labels = tuple((k, v) for k, v in sorted(sample.labels.items()) if k in keep)
             key = (sample.name, labels)
@@ -41,14 +45,16 @@ def scrape_totals(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 def test_sdk_batches_through_the_agent_equal_the_truth() -> None:
     """Jobs on two models (succeeded, partially failed, failed, cancelled), polled many
     times, listed and read twice, exported twice: the agent's job, request, token and cost
-    counters equal the emulator's truth, cost being the table at the batch price."""
+    counters equal the emulator's truth, cost being the table at the batch price; /api/slo's
+    batch objectives equal the truth too (failure ratio = failed / finished jobs, cancelled
+    left out; every job done within 24h; nothing pending)."""
     timing = BatchTiming(queue_s=0.2, requests_per_s=50.0)
     with running_emulator(seed=7, batch=timing) as emulator, running_agent() as agent:
         client = genai.Client(
             api_key="k", http_options=types.HttpOptions(base_url=emulator.url, api_version="v1beta")
         )
         registry = Registry()
-        instrument(client, workload="bulk", mode="throughput", registry=registry)
+        instrument(client, workload=WORKLOAD, mode="throughput", registry=registry)
         exporter = OtlpExporter(
             registry,
             agent.otlp_url + "/v1/metrics",
@@ -91,6 +97,7 @@ def test_sdk_batches_through_the_agent_equal_the_truth() -> None:
             uninstrument(client)
         truth = emulator.stats()["batches"]
         got = scrape_totals(agent.scrape())
+        (status,) = [w for w in agent.slo()["workloads"] if w["name"] == WORKLOAD]
 
     def value(signal: S.Signal, model: str, **labels: str) -> float:
         name = signal.prometheus
@@ -126,3 +133,21 @@ def test_sdk_batches_through_the_agent_equal_the_truth() -> None:
             assert value(S.BATCH_JOBS_ACTIVE, model, **{S.LABEL_BATCH_STATE: state.value}) == 0
     assert truth["requests"][MODELS[0]].get("error", 0) > 0  # the partial failure happened
     assert truth["jobs"][MODELS[1]].get("BATCH_STATE_FAILED") == 1
+
+    judged = failed = 0
+    for model in MODELS:
+        for api_state, n in truth["jobs"][model].items():
+            state = api_state.removeprefix("BATCH_STATE_").lower()
+            if state in {x.value for x in S.BATCH_FAILED_STATES}:
+                failed += n
+            if state in {x.value for x in S.BATCH_TERMINAL_STATES} and state != "cancelled":
+                judged += n
+    batch = {o["kind"]: o for o in status["batch"]}
+    assert batch[KIND_FAILURE_RATIO]["jobs"] == judged
+    assert batch[KIND_FAILURE_RATIO]["value"] == pytest.approx(failed / judged)
+    assert batch[KIND_FAILURE_RATIO]["met"] is (failed / judged <= 0.01)
+    assert batch[KIND_COMPLETION]["jobs"] == judged
+    assert batch[KIND_COMPLETION]["value"] == 1.0  # jobs of a fraction of a second
+    assert batch[KIND_COMPLETION]["met"] is True
+    assert batch[KIND_QUEUE_TIME]["value"] == 0.0
+    assert batch[KIND_QUEUE_TIME]["met"] is True
