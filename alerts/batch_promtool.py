@@ -1,8 +1,11 @@
 """``promtool test rules`` cases for the batch alerts: each fires on its condition, and a
 healthy batch keeps both quiet.
 
-* stuck: one job pending since the start, its age growing one step per step, until it is
-  past ``max_queue_time`` plus the hold; the healthy case keeps the oldest age at one step;
+* stuck: one job pending, its age growing one step per step from MARGIN_STEPS steps below
+  ``max_queue_time``: quiet before it crosses the limit, firing once past it for the hold.
+  (Starting near the limit, not at 0: a 6h limit at a 2s step would be 10,800 samples and
+  as many rule evaluations, minutes of promtool for nothing.) The healthy case keeps the
+  oldest age at one step;
 * failure burn: every finished job failed (``$value`` 100%, every pair fires); healthy:
   every job succeeded;
 * completion burn: every finished job ended later than the completion threshold (``$value``
@@ -70,11 +73,12 @@ def _series(
     failing: bool,
     stuck: bool,
     late: bool = False,
+    age_from: float = 0.0,
 ) -> list[dict[str, str]]:
     finished = s.BATCH_JOBS_FINISHED.prometheus
     state = s.LABEL_BATCH_STATE
     failed_per_step = JOBS_PER_STEP if failing else 0
-    age = f"0+{step:g}x{steps}" if stuck else f"{step:g}x{steps}"
+    age = f"{age_from:g}+{step:g}x{steps}" if stuck else f"{step:g}x{steps}"
     return [
         *_durations(workload, steps, late),
         {
@@ -114,11 +118,19 @@ def batch_tests(spec: SloSpec, workload: Workload, step: float) -> list[dict[str
     latest = 0.0
     for alert, mine in by_alert.items():
         hold = max(parse_duration(x.get("for", "0s")) for x in mine)
-        start = (batch.max_queue_time or 0.0) if alert == n.BATCH_STUCK else 0.0
-        at = math.ceil((start + hold + MARGIN_STEPS * step) / step) * step
+        stuck = alert == n.BATCH_STUCK
+        limit = batch.max_queue_time or 0.0
+        # The stuck job's age crosses the limit after MARGIN_STEPS steps (see the docstring).
+        age_from = max(limit - MARGIN_STEPS * step, 0.0) if stuck else 0.0
+        crosses = limit - age_from if stuck else 0.0
+        at = math.ceil((crosses + hold + MARGIN_STEPS * step) / step) * step
         latest = max(latest, at)
         steps = round(at / step) + 1
-        stuck = alert == n.BATCH_STUCK
+        quiet = (
+            [{"eval_time": format_duration(crosses - step), "alertname": alert, "exp_alerts": []}]
+            if stuck and crosses >= step
+            else []
+        )
         tests.append(
             {
                 "name": f"{alert} fires for {workload.name}",
@@ -130,13 +142,15 @@ def batch_tests(spec: SloSpec, workload: Workload, step: float) -> list[dict[str
                     failing=alert == n.BATCH_FAILURE_BURN,
                     stuck=stuck,
                     late=alert == n.BATCH_COMPLETION_BURN,
+                    age_from=age_from,
                 ),
                 "alert_rule_test": [
+                    *quiet,
                     {
                         "eval_time": format_duration(at),
                         "alertname": alert,
                         "exp_alerts": _expected(mine, 1.0),
-                    }
+                    },
                 ],
             }
         )
