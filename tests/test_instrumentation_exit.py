@@ -9,7 +9,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -161,11 +161,11 @@ def test_a_socket_that_never_reads_cannot_hold_the_exit(caplog: pytest.LogCaptur
     assert len(warnings) == 1 and "4 call(s) were not delivered" in warnings[0], warnings
 
 
-class _FailingThenOk:
-    """An OTLP endpoint answering 503 to its first ``failures`` requests, then 200."""
+class _ScriptedEndpoint:
+    """An OTLP endpoint answering its n-th request (from 0) with ``status_for(n)``, keeping
+    the bodies it accepted (200), decompressed."""
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
+    def __init__(self, status_for: Callable[[int], int]) -> None:
         self.answers: list[int] = []
         self.delivered: list[bytes] = []
         outer = self
@@ -173,9 +173,11 @@ class _FailingThenOk:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 503 if len(outer.answers) < outer.failures else 200
+                status = status_for(len(outer.answers))
                 outer.answers.append(status)
                 if status == 200:
+                    if self.headers.get("Content-Encoding") == "gzip":
+                        body = gzip.decompress(body)
                     outer.delivered.append(body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -197,7 +199,7 @@ class _FailingThenOk:
 def test_503s_are_retried_within_the_deadline(caplog: pytest.LogCaptureFixture) -> None:
     """An endpoint that answers 503 twice and then 200: the final export is retried and
     delivered before the deadline, without a warning."""
-    endpoint = _FailingThenOk(failures=2)
+    endpoint = _ScriptedEndpoint(lambda n: 503 if n < 2 else 200)
     try:
         with testing.capture():
             configure(endpoint=endpoint.url, export_interval=60, exit_timeout=5.0)
@@ -268,41 +270,6 @@ def test_an_app_process_exiting_while_the_agent_restarts_loses_nothing() -> None
             agent.stop()
 
 
-class _FirstRequestOnly:
-    """An OTLP endpoint that accepts the very first request it gets and refuses (400, not
-    retried) every later one, keeping the calls the accepted body carried, decoded."""
-
-    def __init__(self) -> None:
-        self.answers: list[int] = []
-        self.accepted_calls = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 400 if outer.answers else 200
-                outer.answers.append(status)
-                if status == 200:
-                    if self.headers.get("Content-Encoding") == "gzip":
-                        body = gzip.decompress(body)
-                    outer.accepted_calls = _calls_in_request(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/metrics"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _calls_in_request(body: bytes) -> int:
     """The calls counted by one OTLP/protobuf request body (its gemini_slo.client.calls)."""
     request = ExportMetricsServiceRequest.FromString(body)
@@ -329,7 +296,8 @@ def test_a_partly_delivered_split_export_credits_each_accepted_request(
             with observe(workload="chat", mode="latency", model=f"m-{i}", registry=registry):
                 pass
     total = 30 * 31 // 2
-    endpoint = _FirstRequestOnly()
+    # Accepts the very first request and refuses (400, not retried) every later one.
+    endpoint = _ScriptedEndpoint(lambda n: 200 if n == 0 else 400)
     resource = Resource.create({S.RESOURCE_SERVICE_NAME: "split-exit"})
     # Requests small enough that the first one ends a third of the way into the call series
     # (the points come ordered by signal, and other signals may come first).
@@ -337,7 +305,7 @@ def test_a_partly_delivered_split_export_credits_each_accepted_request(
     first_call = next(i for i, p in enumerate(points) if p.signal is S.CALLS)
     exporter = OtlpExporter(
         registry,
-        endpoint.url,
+        endpoint.url + "/v1/metrics",
         resource,
         interval=3600,
         exit_timeout=0.3,
@@ -348,9 +316,10 @@ def test_a_partly_delivered_split_export_credits_each_accepted_request(
     finally:
         endpoint.close()
     assert endpoint.answers[:2] == [200, 400]
-    assert 0 < endpoint.accepted_calls < total  # a split export, partly delivered
-    assert exporter.delivered_calls == endpoint.accepted_calls
-    undelivered = total - endpoint.accepted_calls
+    accepted_calls = _calls_in_request(endpoint.delivered[0])
+    assert 0 < accepted_calls < total  # a split export, partly delivered
+    assert exporter.delivered_calls == accepted_calls
+    undelivered = total - accepted_calls
     assert exporter.undelivered_calls == undelivered
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
