@@ -249,10 +249,13 @@ def conditions(
     budget: float,
     period: float,
     min_bad_events: int | None = None,
-    windows: tuple[BurnWindow, ...] = BURN_WINDOWS,
+    windows: tuple[BurnWindow, ...] | None = None,
 ) -> tuple[BurnCondition, ...]:
     """Every pair of ``windows`` (default: the generated ones) resolved for one budget, in order."""
-    return tuple(resolve(w, budget, period, min_bad_events) for w in windows)
+    # BURN_WINDOWS is read at call time, not bound as a default: what-if tools and tests
+    # replace it (tests/test_alerts_scenarios.py runs the Workbook's uncapped pairs).
+    pairs = BURN_WINDOWS if windows is None else windows
+    return tuple(resolve(w, budget, period, min_bad_events) for w in pairs)
 
 
 # ======================================================================================
